@@ -1,0 +1,33 @@
+"""Small, tolerant helpers over raw MIME bytes (never rewrite a message)."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+from collections.abc import Iterator
+
+__all__ = ["attachment_sizes"]
+
+
+def attachment_sizes(mime: bytes) -> Iterator[int]:
+    """Yield the decoded size of each attachment part of a message.
+
+    A part counts as an attachment when it has a Content-Disposition of ``attachment`` or a
+    file name. Malformed messages yield what can be read and never raise.
+    """
+    if not mime:
+        return
+    try:
+        msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(mime)
+    except Exception:  # noqa: BLE001 - the caller treats unreadable MIME as attachment-free
+        return
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        disposition = (part.get("Content-Disposition") or "").lower()
+        if "attachment" in disposition or part.get_filename():
+            try:
+                payload = part.get_payload(decode=True)
+            except Exception:  # noqa: BLE001
+                payload = None
+            yield len(payload) if isinstance(payload, bytes) else len(str(part.get_payload()))

@@ -1,0 +1,1 @@
+"""Backends: one sub-package per protocol family."""

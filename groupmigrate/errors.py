@@ -1,0 +1,114 @@
+"""Errors raised by groupmigrate.
+
+Every error the library raises derives from :class:`GroupmigrateError`. Errors of the
+libraries below (exchangelib, requests, sqlite3) are mapped to this tree at the backend
+boundary, so callers never need to import them::
+
+    GroupmigrateError
+    ├── ConfigError                 bad configuration value (names the key)
+    ├── AccountsFileError           bad accounts CSV (lists every bad row and column)
+    ├── StateError                  the state store cannot be used (e.g. delta without a finished run)
+    ├── SourceIsReadOnly            a write was attempted through a source connection
+    ├── ItemRejected                the destination refused one item (names the item)
+    ├── AccessError                 permanent access failures for one account
+    │   ├── AuthenticationError     wrong password, bad token, unknown client
+    │   ├── AccessDenied            authenticated, but no right (e.g. impersonation denied)
+    │   └── MailboxNotFound         the address has no mailbox on that server
+    └── TransientError              worth retrying later
+        ├── ConnectionFailed        unreachable server, reset, timeout, TLS failure
+        └── Throttled               the server asked us to slow down (``retry_after`` seconds)
+
+``error.transient`` is True for errors that a retry may cure and False otherwise.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "AccessError",
+    "AccountsFileError",
+    "AuthenticationError",
+    "ConfigError",
+    "ConnectionFailed",
+    "GroupmigrateError",
+    "ItemRejected",
+    "MailboxNotFound",
+    "SourceIsReadOnly",
+    "StateError",
+    "Throttled",
+    "TransientError",
+]
+
+
+class GroupmigrateError(Exception):
+    """Root of every error raised by groupmigrate."""
+
+    transient: bool = False
+
+
+class ConfigError(GroupmigrateError):
+    """A configuration value is missing or invalid; the message names the key."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+
+
+class AccountsFileError(GroupmigrateError):
+    """The accounts file has problems; ``problems`` lists ``(row, column, message)``."""
+
+    def __init__(self, problems: list[tuple[int, str, str]], source: str = "accounts file") -> None:
+        self.problems = list(problems)
+        lines = [f"row {row}, column {col!r}: {msg}" for row, col, msg in self.problems]
+        super().__init__(f"{source} has {len(lines)} problem(s):\n  " + "\n  ".join(lines))
+
+
+class StateError(GroupmigrateError):
+    """The state store cannot serve the request (e.g. a delta run without a finished full run)."""
+
+
+class SourceIsReadOnly(GroupmigrateError):
+    """A write operation was attempted through a connection opened as a migration source."""
+
+
+class ItemRejected(GroupmigrateError):
+    """The destination refused one item; ``item`` names it, ``code`` is the server's code."""
+
+    def __init__(self, message: str, item: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.item = item
+        self.code = code
+
+
+class AccessError(GroupmigrateError):
+    """An account cannot be used at all; retrying will not help."""
+
+
+class AuthenticationError(AccessError):
+    """The server did not accept the credentials (wrong password, bad or expired token)."""
+
+
+class AccessDenied(AccessError):
+    """The credentials were accepted but lack a right, e.g. impersonation of the mailbox."""
+
+
+class MailboxNotFound(AccessError):
+    """The server has no mailbox for the address."""
+
+
+class TransientError(GroupmigrateError):
+    """A failure that a later retry may cure."""
+
+    transient = True
+
+
+class ConnectionFailed(TransientError):
+    """The server could not be reached or the connection broke (reset, timeout, TLS)."""
+
+
+class Throttled(TransientError):
+    """The server asked the client to slow down; wait ``retry_after`` seconds."""
+
+    def __init__(self, message: str = "server is busy", retry_after: float | None = None) -> None:
+        super().__init__(message if retry_after is None else f"{message} (retry after {retry_after:g} s)")
+        self.retry_after = retry_after

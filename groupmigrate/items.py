@@ -1,0 +1,400 @@
+"""Backend-neutral models of what a mailbox holds.
+
+Sources produce these, mappers transform them, destinations consume them. They are frozen
+attrs classes: a mapper that changes an item returns a new one (``attrs.evolve``). Values
+are validated on construction, and a bad value raises :class:`ValueError` naming the field.
+
+Every item carries ``source_id``: the id the source backend gave it (opaque to the core),
+used to record which source item became which destination item.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.parser
+import email.policy
+from typing import ClassVar, Literal, Union
+
+import attrs
+
+__all__ = [
+    "ALL_ITEM_TYPES",
+    "Attachment",
+    "Attendee",
+    "Contact",
+    "Event",
+    "Folder",
+    "Item",
+    "ItemRef",
+    "ItemType",
+    "Mailbox",
+    "Message",
+    "Note",
+    "Phone",
+    "PostalAddress",
+    "Task",
+]
+
+ItemType = Literal["mail", "contacts", "calendar", "tasks", "notes"]
+ALL_ITEM_TYPES: tuple[ItemType, ...] = ("mail", "contacts", "calendar", "tasks", "notes")
+
+#: Well-known folder roles, the same on every server whatever the folder is called there.
+FOLDER_ROLES = frozenset(
+    {
+        "inbox", "sent", "drafts", "deleted", "junk", "outbox", "archive",
+        "calendar", "contacts", "tasks", "notes",
+    }
+)  # fmt: skip
+IMPORTANCE = ("Low", "Normal", "High")
+FLAG_STATUS = ("NotFlagged", "Flagged", "Complete")
+TASK_STATUS = ("NotStarted", "InProgress", "Completed", "WaitingOnOthers", "Deferred")
+SHOW_AS = ("Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData")
+SENSITIVITY = ("Normal", "Personal", "Private", "Confidential")
+ATTENDEE_ROLES = ("required", "optional", "resource")
+RESPONSES = ("Unknown", "Organizer", "Tentative", "Accept", "Decline", "NoResponseReceived")
+NOTE_COLORS = ("Blue", "Green", "Pink", "Yellow", "White")
+
+
+def _one_of(choices: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    def check(instance: object, attribute: attrs.Attribute, value: object) -> None:  # type: ignore[type-arg]
+        if value is not None and value not in choices:
+            raise ValueError(
+                f"{type(instance).__name__}.{attribute.name}: {value!r} is not one of {', '.join(choices)}"
+            )
+
+    return check
+
+
+def _aware(instance: object, attribute: attrs.Attribute, value: object) -> None:  # type: ignore[type-arg]
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        raise ValueError(f"{type(instance).__name__}.{attribute.name}: datetime must carry a time zone")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute, value: object) -> None:  # type: ignore[type-arg]
+    if isinstance(value, int) and value < 0:
+        raise ValueError(f"{type(instance).__name__}.{attribute.name}: must not be negative, got {value}")
+
+
+def _tuple(value: object) -> tuple:  # type: ignore[type-arg]
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)):
+        return (value,)
+    return tuple(value)  # type: ignore[call-overload]
+
+
+@attrs.frozen
+class Mailbox:
+    """A mailbox address on one server."""
+
+    address: str
+
+
+@attrs.frozen
+class Folder:
+    """A folder of a mailbox.
+
+    ``path`` is the tuple of folder names from the top of the mailbox (so a name may contain
+    ``/``); ``kind`` is the item type the folder holds; ``role`` the well-known role (inbox,
+    sent, ..., calendar) or None; ``folder_id`` the backend's id, opaque to the core.
+    """
+
+    path: tuple[str, ...] = attrs.field(converter=_tuple)
+    kind: ItemType = attrs.field(default="mail", validator=_one_of(ALL_ITEM_TYPES))
+    role: str | None = attrs.field(default=None, validator=_one_of(tuple(sorted(FOLDER_ROLES))))
+    folder_id: str | None = attrs.field(default=None, eq=False)
+    display_name: str = attrs.field(default="")
+
+    def __attrs_post_init__(self) -> None:
+        if not self.path:
+            raise ValueError("Folder.path: must hold at least one name")
+        if any(not name for name in self.path):
+            raise ValueError(f"Folder.path: empty folder name in {self.path!r}")
+        if not self.display_name:
+            object.__setattr__(self, "display_name", self.path[-1])
+
+    @property
+    def name(self) -> str:
+        return self.path[-1]
+
+    @property
+    def parent_path(self) -> tuple[str, ...]:
+        return self.path[:-1]
+
+    def __str__(self) -> str:
+        return "/".join(p.replace("/", "\\/") for p in self.path)
+
+
+@attrs.frozen
+class ItemRef:
+    """A listed item before it is fetched: enough to plan byte-bounded batches."""
+
+    id: str
+    size: int = attrs.field(default=0, validator=_non_negative)
+    changed: dt.datetime | None = None
+    item_type: ItemType = "mail"
+
+
+@attrs.frozen(repr=False)
+class Attachment:
+    """A file attached to an item; ``content`` holds its bytes."""
+
+    name: str
+    content: bytes = attrs.field(default=b"")
+    content_type: str = "application/octet-stream"
+    is_inline: bool = False
+    content_id: str | None = None
+    is_contact_photo: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+    def __repr__(self) -> str:
+        return f"Attachment(name={self.name!r}, content_type={self.content_type!r}, size={self.size})"
+
+
+@attrs.frozen(repr=False)
+class Message:
+    """A mail: the raw MIME as the source holds it, plus the properties MIME does not carry."""
+
+    item_type: ClassVar[ItemType] = "mail"
+
+    mime: bytes = attrs.field(default=b"")
+    is_read: bool = False
+    flag: str = attrs.field(default="NotFlagged", validator=_one_of(FLAG_STATUS))
+    categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    importance: str = attrs.field(default="Normal", validator=_one_of(IMPORTANCE))
+    received: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    sent: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    size: int = attrs.field(default=0, validator=_non_negative)
+    message_id: str | None = None
+    subject: str | None = None
+    sender: str | None = None
+    item_class: str = "IPM.Note"
+    source_id: str | None = attrs.field(default=None, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.size and self.mime:
+            object.__setattr__(self, "size", len(self.mime))
+
+    @classmethod
+    def from_mime(cls, mime: bytes, **kwargs: object) -> Message:
+        """Build a message from raw MIME, taking Message-ID, subject, sender and date from its headers."""
+        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(mime)
+        values: dict[str, object] = {}
+        if headers.get("Message-ID"):
+            values["message_id"] = str(headers["Message-ID"]).strip()
+        if headers.get("Subject") is not None:
+            values["subject"] = _decode_header(headers["Subject"])
+        if headers.get("From"):
+            values["sender"] = _decode_header(headers["From"])
+        if headers.get("Date"):
+            try:
+                import email.utils
+
+                sent = email.utils.parsedate_to_datetime(str(headers["Date"]))
+                if sent.tzinfo is not None:
+                    values["sent"] = sent
+            except (TypeError, ValueError, IndexError):
+                pass
+        values.update(kwargs)
+        return cls(mime=mime, **values)  # type: ignore[arg-type]
+
+    @property
+    def attachment_bytes(self) -> int:
+        """Total size of the attachments in the MIME, as decoded bytes (0 when none)."""
+        from groupmigrate._mime import attachment_sizes
+
+        return sum(attachment_sizes(self.mime))
+
+    def __repr__(self) -> str:
+        return f"Message(subject={self.subject!r}, message_id={self.message_id!r}, size={self.size})"
+
+
+def _decode_header(value: object) -> str:
+    import email.header
+
+    try:
+        parts = email.header.decode_header(str(value))
+    except Exception:  # noqa: BLE001 - a broken header is kept as it is
+        return str(value)
+    out = []
+    for text, charset in parts:
+        if isinstance(text, bytes):
+            try:
+                out.append(text.decode(charset or "ascii", errors="replace"))
+            except LookupError:
+                out.append(text.decode("latin-1"))
+        else:
+            out.append(text)
+    return "".join(out)
+
+
+@attrs.frozen
+class Phone:
+    label: str
+    number: str
+
+
+@attrs.frozen
+class PostalAddress:
+    label: str = "home"
+    street: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+@attrs.frozen(repr=False)
+class Contact:
+    """A contact, or a distribution list when ``is_distribution_list`` is set."""
+
+    item_type: ClassVar[ItemType] = "contacts"
+
+    display_name: str | None = None
+    given_name: str | None = None
+    middle_name: str | None = None
+    surname: str | None = None
+    nickname: str | None = None
+    emails: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    phones: tuple[Phone, ...] = attrs.field(default=(), converter=_tuple)
+    addresses: tuple[PostalAddress, ...] = attrs.field(default=(), converter=_tuple)
+    company: str | None = None
+    department: str | None = None
+    job_title: str | None = None
+    birthday: dt.date | None = None
+    websites: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    notes: str | None = None
+    photo: bytes | None = None
+    categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=_tuple)
+    is_distribution_list: bool = False
+    members: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    source_id: str | None = attrs.field(default=None, eq=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.photo or b"") + sum(a.size for a in self.attachments) + 1024
+
+    def __repr__(self) -> str:
+        return f"Contact(display_name={self.display_name!r}, emails={len(self.emails)})"
+
+
+@attrs.frozen
+class Attendee:
+    address: str
+    name: str | None = None
+    role: str = attrs.field(default="required", validator=_one_of(ATTENDEE_ROLES))
+    response: str | None = attrs.field(default=None, validator=_one_of(RESPONSES))
+
+
+@attrs.frozen(repr=False)
+class Event:
+    """A calendar item: a single appointment, a recurring master, or one modified occurrence.
+
+    ``recurrence`` is an RFC 5545 RRULE value (``FREQ=WEEKLY;BYDAY=MO;COUNT=10``) with the
+    series starting at ``start``; ``exceptions`` are modified occurrences (each an Event with
+    ``recurrence_id`` set to the original start) and ``deleted_occurrences`` the original
+    starts of removed ones. ``timezone`` is the IANA name the times were entered in.
+    """
+
+    item_type: ClassVar[ItemType] = "calendar"
+
+    subject: str | None = None
+    start: dt.datetime | dt.date | None = attrs.field(default=None, validator=_aware)
+    end: dt.datetime | dt.date | None = attrs.field(default=None, validator=_aware)
+    timezone: str | None = None
+    is_all_day: bool = False
+    body: str | None = None
+    body_is_html: bool = False
+    location: str | None = None
+    organizer: str | None = None
+    attendees: tuple[Attendee, ...] = attrs.field(default=(), converter=_tuple)
+    recurrence: str | None = None
+    exceptions: tuple[Event, ...] = attrs.field(default=(), converter=_tuple)
+    deleted_occurrences: tuple[dt.datetime, ...] = attrs.field(default=(), converter=_tuple)
+    recurrence_id: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    uid: str | None = None
+    reminder_minutes: int | None = attrs.field(default=None, validator=attrs.validators.optional(_non_negative))
+    show_as: str = attrs.field(default="Busy", validator=_one_of(SHOW_AS))
+    sensitivity: str = attrs.field(default="Normal", validator=_one_of(SENSITIVITY))
+    categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=_tuple)
+    source_id: str | None = attrs.field(default=None, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.start is not None and self.end is not None and self.end < self.start:  # type: ignore[operator]
+            raise ValueError(f"Event.end: {self.end} is before start {self.start}")
+        if self.recurrence is not None and "FREQ=" not in self.recurrence.upper():
+            raise ValueError(f"Event.recurrence: {self.recurrence!r} is not an RRULE (no FREQ=)")
+
+    @property
+    def size(self) -> int:
+        return len(self.body or "") + sum(a.size for a in self.attachments) + 1024
+
+    def __repr__(self) -> str:
+        return f"Event(subject={self.subject!r}, start={self.start!s}, recurring={self.recurrence is not None})"
+
+
+@attrs.frozen(repr=False)
+class Task:
+    item_type: ClassVar[ItemType] = "tasks"
+
+    subject: str | None = None
+    body: str | None = None
+    start: dt.date | None = None
+    due: dt.date | None = None
+    completed: dt.datetime | dt.date | None = None
+    status: str = attrs.field(default="NotStarted", validator=_one_of(TASK_STATUS))
+    percent_complete: int = attrs.field(default=0)
+    importance: str = attrs.field(default="Normal", validator=_one_of(IMPORTANCE))
+    recurrence: str | None = None
+    categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    source_id: str | None = attrs.field(default=None, eq=False)
+
+    @percent_complete.validator
+    def _check_percent(self, attribute: attrs.Attribute, value: int) -> None:  # type: ignore[type-arg]
+        if not 0 <= value <= 100:
+            raise ValueError(f"Task.percent_complete: must be between 0 and 100, got {value}")
+
+    @property
+    def size(self) -> int:
+        return len(self.body or "") + 512
+
+    def __repr__(self) -> str:
+        return f"Task(subject={self.subject!r}, status={self.status!r})"
+
+
+@attrs.frozen(repr=False)
+class Note:
+    """A sticky note (IPM.StickyNote on Exchange)."""
+
+    item_type: ClassVar[ItemType] = "notes"
+
+    subject: str | None = None
+    body: str | None = None
+    color: str | None = attrs.field(default=None, validator=_one_of(NOTE_COLORS))
+    categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    created: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    modified: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    source_id: str | None = attrs.field(default=None, eq=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.body or "") + 256
+
+    def __repr__(self) -> str:
+        return f"Note(subject={self.subject!r})"
+
+
+Item = Union[Message, Contact, Event, Task, Note]
+
+ITEM_CLASSES: dict[ItemType, type] = {
+    "mail": Message,
+    "contacts": Contact,
+    "calendar": Event,
+    "tasks": Task,
+    "notes": Note,
+}

@@ -1,0 +1,1 @@
+"""Test doubles that ship with groupmigrate: an EWS test server and a backend conformance suite."""

@@ -1,0 +1,1 @@
+"""The EWS test server."""

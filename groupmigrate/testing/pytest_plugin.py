@@ -1,0 +1,1 @@
+"""pytest plugin: EWS test server fixtures (see groupmigrate.testing)."""
