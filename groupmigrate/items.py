@@ -11,8 +11,10 @@ used to record which source item became which destination item.
 from __future__ import annotations
 
 import datetime as dt
+import email.header
 import email.parser
 import email.policy
+import email.utils
 from typing import ClassVar, Literal, Union
 
 import attrs
@@ -191,8 +193,6 @@ class Message:
             values["sender"] = _decode_header(headers["From"])
         if headers.get("Date"):
             try:
-                import email.utils
-
                 sent = email.utils.parsedate_to_datetime(str(headers["Date"]))
                 if sent.tzinfo is not None:
                     values["sent"] = sent
@@ -213,8 +213,6 @@ class Message:
 
 
 def _decode_header(value: object) -> str:
-    import email.header
-
     try:
         parts = email.header.decode_header(str(value))
     except Exception:  # noqa: BLE001 - a broken header is kept as it is

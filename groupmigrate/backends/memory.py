@@ -1,0 +1,219 @@
+"""An in-memory server: mailboxes held in Python objects, for embedders' tests and dry runs.
+
+``MemoryServer`` holds mailboxes; ``MemorySource`` and ``MemoryDestination`` open them through
+the same protocols as any other backend, so a migration can be rehearsed without a network.
+It records every operation like the EWS test server does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+
+import attrs
+
+from groupmigrate.auth import Auth, BasicAuth
+from groupmigrate.capabilities import Capabilities
+from groupmigrate.errors import AuthenticationError, MailboxNotFound
+from groupmigrate.items import Folder, Item, ItemRef, ItemType, Message
+from groupmigrate.protocols import CreateResult
+
+__all__ = ["MemoryDestination", "MemoryServer", "MemorySource"]
+
+_ROLE_PATHS: dict[str, tuple[tuple[str, ...], ItemType]] = {
+    "inbox": (("Inbox",), "mail"),
+    "sent": (("Sent Items",), "mail"),
+    "drafts": (("Drafts",), "mail"),
+    "deleted": (("Deleted Items",), "mail"),
+    "junk": (("Junk Email",), "mail"),
+    "calendar": (("Calendar",), "calendar"),
+    "contacts": (("Contacts",), "contacts"),
+    "tasks": (("Tasks",), "tasks"),
+    "notes": (("Notes",), "notes"),
+}
+
+
+@attrs.define
+class _Mailbox:
+    address: str
+    password: str | None
+    folders: dict[str, Folder] = attrs.field(factory=dict)
+    items: dict[str, dict[str, Item]] = attrs.field(factory=dict)  # folder id -> item id -> item
+    changed: dict[str, dt.datetime] = attrs.field(factory=dict)
+
+
+class MemoryServer:
+    """Mailboxes in memory. ``operations`` lists ``(mailbox, operation, is_write)``."""
+
+    def __init__(self) -> None:
+        self._mailboxes: dict[str, _Mailbox] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self.operations: list[tuple[str, str, bool]] = []
+
+    def add_mailbox(self, address: str, password: str | None = None) -> None:
+        with self._lock:
+            mbx = _Mailbox(address.lower(), password)
+            self._mailboxes[mbx.address] = mbx
+            for role, (path, kind) in _ROLE_PATHS.items():
+                self._add_folder(mbx, Folder(path, kind=kind, role=role))
+
+    def _add_folder(self, mbx: _Mailbox, folder: Folder) -> Folder:
+        folder = attrs.evolve(folder, folder_id=f"F{next(self._ids)}")
+        mbx.folders[folder.folder_id] = folder  # type: ignore[index]
+        mbx.items[folder.folder_id] = {}  # type: ignore[index]
+        return folder
+
+    def mailbox(self, address: str) -> _Mailbox:
+        try:
+            return self._mailboxes[address.lower()]
+        except KeyError:
+            raise MailboxNotFound(f"no mailbox {address}") from None
+
+    def folder(self, address: str, path: Sequence[str], kind: ItemType = "mail") -> Folder:
+        """The folder at ``path``, created with its parents when missing."""
+        with self._lock:
+            mbx = self.mailbox(address)
+            found: Folder | None = None
+            for depth in range(1, len(path) + 1):
+                sub = tuple(path[:depth])
+                found = next((f for f in mbx.folders.values() if f.path == sub), None)
+                if found is None:
+                    found = self._add_folder(mbx, Folder(sub, kind=kind))
+            assert found is not None
+            return found
+
+    def add_item(self, address: str, path: Sequence[str], item: Item, changed: dt.datetime | None = None) -> str:
+        with self._lock:
+            mbx = self.mailbox(address)
+            folder = self.folder(address, path, item.item_type)
+            item_id = f"I{next(self._ids)}"
+            mbx.items[folder.folder_id][item_id] = attrs.evolve(item, source_id=item_id)  # type: ignore[index, arg-type]
+            mbx.changed[item_id] = changed or dt.datetime.now(dt.timezone.utc)
+            return item_id
+
+    def items(self, address: str, path: Sequence[str]) -> list[Item]:
+        with self._lock:
+            mbx = self.mailbox(address)
+            folder = next((f for f in mbx.folders.values() if f.path == tuple(path)), None)
+            return [] if folder is None else list(mbx.items[folder.folder_id].values())  # type: ignore[index]
+
+    def writes(self, address: str | None = None) -> list[tuple[str, str, bool]]:
+        return [op for op in self.operations if op[2] and (address is None or op[0] == address.lower())]
+
+    def _log(self, address: str, operation: str, is_write: bool) -> None:
+        with self._lock:
+            self.operations.append((address.lower(), operation, is_write))
+
+
+class _MemoryMailbox:
+    def __init__(self, server: MemoryServer, address: str, auth: Auth | None) -> None:
+        self.server = server
+        self.address = address
+        self._auth = auth
+
+    def check(self) -> None:
+        self.server._log(self.address, "check", False)
+        mbx = self.server.mailbox(self.address)
+        if mbx.password is not None:
+            if not isinstance(self._auth, BasicAuth) or self._auth.password.reveal() != mbx.password:
+                raise AuthenticationError(f"{self.address}: the server did not accept the password")
+
+    def folders(self) -> list[Folder]:
+        self.server._log(self.address, "folders", False)
+        with self.server._lock:
+            return sorted(self.server.mailbox(self.address).folders.values(), key=lambda f: (len(f.path), f.path))
+
+    def list_items(self, folder: Folder, since: dt.datetime | None = None) -> Iterator[ItemRef]:
+        self.server._log(self.address, "list_items", False)
+        with self.server._lock:
+            mbx = self.server.mailbox(self.address)
+            refs = [
+                ItemRef(item_id, _size(item), mbx.changed[item_id], folder.kind)
+                for item_id, item in mbx.items[folder.folder_id].items()  # type: ignore[index]
+                if since is None or mbx.changed[item_id] >= since
+            ]
+        return iter(refs)
+
+    def count(self, folder: Folder) -> int:
+        return sum(1 for _ in self.list_items(folder))
+
+    def close(self) -> None:
+        pass
+
+
+def _size(item: Item) -> int:
+    return item.size
+
+
+class _SourceMailbox(_MemoryMailbox):
+    def fetch(self, folder: Folder, refs: Sequence[ItemRef]) -> Iterator[Item]:
+        self.server._log(self.address, "fetch", False)
+        with self.server._lock:
+            items = self.server.mailbox(self.address).items[folder.folder_id]  # type: ignore[index]
+            found = [items[r.id] for r in refs if r.id in items]
+        return iter(found)
+
+    def resolve_addresses(self, addresses: Iterable[str]) -> dict[str, str | None]:
+        self.server._log(self.address, "resolve", False)
+        return {a: None for a in addresses}
+
+
+class _DestinationMailbox(_MemoryMailbox):
+    def ensure_folder(self, folder: Folder) -> Folder:
+        with self.server._lock:
+            mbx = self.server.mailbox(self.address)
+            if folder.role is not None:
+                found = next((f for f in mbx.folders.values() if f.role == folder.role), None)
+                if found is not None:
+                    return found
+            existing = next((f for f in mbx.folders.values() if f.path == folder.path), None)
+            if existing is not None:
+                return existing
+            self.server._log(self.address, "create_folder", True)
+            return self.server.folder(self.address, folder.path, folder.kind)
+
+    def create_items(self, folder: Folder, items: Sequence[Item]) -> list[CreateResult]:
+        self.server._log(self.address, "create_items", True)
+        results = []
+        for item in items:
+            item_id = self.server.add_item(self.address, folder.path, attrs.evolve(item, source_id=None))  # type: ignore[arg-type]
+            results.append(CreateResult(ok=True, item_id=item_id))
+        return results
+
+    def existing(self, folder: Folder, item_type: ItemType) -> Iterator[Item]:
+        self.server._log(self.address, "existing", False)
+        for item in self.server.items(self.address, folder.path):
+            yield attrs.evolve(item, mime=b"") if isinstance(item, Message) else item
+
+    def free_space(self) -> int | None:
+        return None
+
+
+class _Endpoint:
+    def __init__(self, server: MemoryServer, capabilities: Capabilities | None = None) -> None:
+        self.server = server
+        self._capabilities = capabilities or Capabilities(name="memory")
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._capabilities.name!r})"
+
+
+class MemorySource(_Endpoint):
+    """Reads mailboxes of a :class:`MemoryServer`; it cannot write."""
+
+    def open_mailbox(self, address: str, auth: Auth | None = None) -> _SourceMailbox:
+        return _SourceMailbox(self.server, address, auth)
+
+
+class MemoryDestination(_Endpoint):
+    """Writes mailboxes of a :class:`MemoryServer`."""
+
+    def open_mailbox(self, address: str, auth: Auth | None = None) -> _DestinationMailbox:
+        return _DestinationMailbox(self.server, address, auth)
