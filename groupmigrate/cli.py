@@ -1,0 +1,199 @@
+"""The ``groupmigrate`` command.
+
+Exit codes:
+    0  everything done (or the check passed)
+    1  the run finished but some items or accounts failed, or verify found items missing
+    2  usage or configuration error
+    3  check failed: an account cannot be opened on one side
+    130 cancelled with Ctrl-C (run the same command again to resume)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from groupmigrate.errors import GroupmigrateError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CHECK, EXIT_CANCELLED = 0, 1, 2, 3, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="groupmigrate",
+        description="Move whole mailboxes between groupware servers (Exchange / Exchange Online → Amazon WorkMail).",
+        epilog="Exit codes: 0 done, 1 some items failed, 2 usage/config error, 3 check failed, 130 cancelled.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="migrate sample mailboxes between two built-in EWS test servers")
+    demo.add_argument("--report", default="report.html", help="where to write the HTML report (default: report.html)")
+    demo.add_argument("--state", default=None, help="state file (default: a temporary file)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    for name, text in (
+        ("check", "check credentials and permissions of every account on both sides"),
+        ("analyze", "count items and bytes per account and item type"),
+        ("migrate", "migrate the accounts of the configuration"),
+        ("verify", "recount both sides and list what is missing on the destination"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("config", help="configuration file (TOML)")
+        cmd.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+        if name == "migrate":
+            mode = cmd.add_mutually_exclusive_group()
+            mode.add_argument("--trial", action="store_true", help="only the last 10 days")
+            mode.add_argument("--delta", action="store_true", help="only what arrived since the previous run")
+            cmd.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    report = sub.add_parser("report", help="print or write the report of a run from a state file")
+    report.add_argument("state", help="state file (e.g. migration.db)")
+    report.add_argument("--run", default=None, help="run id (default: the latest run)")
+    report.add_argument("--json", action="store_true", help="print JSON")
+    report.add_argument("--html", metavar="FILE", help="write a self-contained HTML page")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "demo":
+            from groupmigrate.demo import run_demo
+
+            return run_demo(report_path=args.report, state_path=args.state, progress=not args.no_progress, as_json=args.json)
+        if args.command == "report":
+            return _report(args)
+        return _with_config(args)
+    except GroupmigrateError as exc:
+        print(f"groupmigrate: error: {exc}", file=sys.stderr)
+        from groupmigrate.errors import AccessError, AccountsFileError, ConfigError, StateError
+
+        return EXIT_USAGE if isinstance(exc, (ConfigError, AccountsFileError, StateError)) else (
+            EXIT_CHECK if isinstance(exc, AccessError) else EXIT_FAILURES
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        print("groupmigrate: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+def _report(args: argparse.Namespace) -> int:
+    from groupmigrate.report import Report
+    from groupmigrate.state import SqliteStateStore
+
+    if not Path(args.state).exists():
+        print(f"groupmigrate: error: state file {args.state} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    report = Report.from_state(SqliteStateStore(args.state), args.run)
+    if args.html:
+        Path(args.html).write_text(report.to_html(), encoding="utf-8")
+    print(report.to_json() if args.json else report.summary())
+    return EXIT_OK if report.ok else EXIT_FAILURES
+
+
+def _with_config(args: argparse.Namespace) -> int:
+    from groupmigrate.config import load_config
+    from groupmigrate.migrator import Migrator
+
+    config = load_config(args.config)
+    pairs = config.read_accounts()
+    on_event = None
+    if args.command == "migrate" and not args.no_progress and not args.json:
+        from groupmigrate.events import TqdmSink
+
+        on_event = TqdmSink(file=sys.stderr)
+    migrator = Migrator(
+        source=config.source.build_source(),
+        destination=config.destination.build_destination(),
+        state=str(config.migration.state),
+        item_types=config.migration.item_types,
+        since=config.migration.since,
+        workers=config.migration.workers,
+        on_event=on_event,
+    )
+    if args.command == "check":
+        results = migrator.check(pairs)
+        if args.json:
+            print(json.dumps([{"account": str(r.pair), "side": r.side, "ok": r.ok, "message": r.message} for r in results], indent=2))
+        else:
+            for r in results:
+                print(f"{'OK  ' if r.ok else 'FAIL'} {r.side:<11} {r.message}")
+        return EXIT_OK if all(r.ok for r in results) else EXIT_CHECK
+    if args.command == "analyze":
+        analysis = migrator.analyze(pairs)
+        if args.json:
+            print(json.dumps(_analysis_dict(analysis), indent=2))
+        else:
+            print(analysis.summary())
+        return EXIT_OK if all(a.error is None for a in analysis.accounts) else EXIT_CHECK
+    if args.command == "verify":
+        report = migrator.verify(pairs)
+        print(report.to_json() if args.json else report.summary())
+        return EXIT_OK if report.ok else EXIT_FAILURES
+    mode = "trial" if args.trial else "delta" if args.delta else config.migration.mode
+    return _migrate(migrator, pairs, mode, config, as_json=args.json)
+
+
+def _migrate(migrator: Any, pairs: Any, mode: str, config: Any, as_json: bool) -> int:
+    from groupmigrate.notify import RunInfo, notify_all
+
+    notifiers = list(config.notifiers)
+    run_info = RunInfo(
+        mode=mode, item_types=tuple(config.migration.item_types), since=config.migration.since,
+        source=config.source.url or config.source.profile, destination=config.destination.url or config.destination.profile,
+    )  # fmt: skip
+    notify_all(notifiers, "submitted", pairs, run_info=run_info)
+    notify_all(notifiers, "started", pairs, run_info=run_info)
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        print("\ngroupmigrate: stopping after the current batch (Ctrl-C again to abort at once)...", file=sys.stderr)
+        migrator.cancel()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        report = migrator.run(pairs, mode=mode)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    location = None
+    if getattr(config.migration, "report", None):
+        Path(config.migration.report).write_text(report.to_html(), encoding="utf-8")
+        location = str(config.migration.report)
+    notify_all(notifiers, "finished", report, report_location=location)
+    print(report.to_json() if as_json else report.summary())
+    if report.status == "cancelled":
+        print("groupmigrate: cancelled; run the same command again to resume where it stopped", file=sys.stderr)
+        return EXIT_CANCELLED
+    return EXIT_OK if report.ok else EXIT_FAILURES
+
+
+def _analysis_dict(analysis: Any) -> dict[str, Any]:
+    return {
+        "total_items": analysis.total_items,
+        "total_bytes": analysis.total_bytes,
+        "accounts": [
+            {
+                "source": a.pair.source, "destination": a.pair.destination, "items": a.items, "bytes": a.bytes,
+                "destination_free": a.destination_free, "error": a.error,
+            }
+            for a in analysis.accounts
+        ],
+    }  # fmt: skip
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

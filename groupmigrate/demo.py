@@ -1,0 +1,219 @@
+"""``groupmigrate demo``: a whole migration between two built-in EWS test servers.
+
+An Exchange Online-like source and an Amazon WorkMail-like destination run on loopback; three
+sample mailboxes get every item type, including items that meet the route's limits (an
+oversized attachment, an X500 sender, a bad website URL, a duplicate mail). The demo runs
+check → analyze → migrate → verify, writes the HTML report and then checks that the report's
+counts match what it seeded, failing loudly if they do not.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+from groupmigrate.accounts import AccountPair
+from groupmigrate.auth import BasicAuth, OAuth2ClientCredentials
+from groupmigrate.items import Attachment, Attendee, Contact, Event, Note, Phone, PostalAddress, Task
+
+__all__ = ["SAMPLE_USERS", "expected_counts", "run_demo", "seed_mailbox"]
+
+UTC = dt.timezone.utc
+SAMPLE_USERS = ("alice", "bob", "carol")
+SOURCE_DOMAIN, DESTINATION_DOMAIN = "contoso.com", "example.org"
+TENANT, CLIENT_ID = "contoso-tenant", "groupmigrate-demo"
+X500_BOB = "/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=4f1c2a-bob"
+IMCEAEX_BOB = (
+    "IMCEAEX-_o=ExchangeLabs_ou=Exchange+20Administrative+20Group+20+28FYDIBOHF23SPDLT+29"
+    "_cn=Recipients_cn=4f1c2a-bob@" + SOURCE_DOMAIN
+)
+MAILS_PER_BOX = 24
+BIG_ATTACHMENT = 24 * 1024 * 1024  # WorkMail refuses attachments of 23 MB or more
+PHOTO = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+def _mail(n: int, user: str, received: dt.datetime, sender: str | None = None, attachment: bytes | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender or f"Partner {n} <partner{n}@fabrikam.example>"
+    msg["To"] = f"{user}@{SOURCE_DOMAIN}"
+    msg["Subject"] = f"Quarterly figures #{n} – Übersicht"
+    msg["Date"] = format_datetime(received)
+    msg["Message-ID"] = make_msgid(f"demo{n}.{user}", domain="fabrikam.example")
+    msg.set_content(f"Hello {user},\n\nplease find the figures for item {n} below.\n\nRegards\n")
+    msg.add_alternative(f"<p>Hello {user},</p><p>figures for item <b>{n}</b>.</p>", subtype="html")
+    if attachment is not None:
+        msg.add_attachment(attachment, maintype="application", subtype="octet-stream", filename="scan.bin")
+    return msg.as_bytes()
+
+
+def seed_mailbox(server: Any, user: str, now: dt.datetime, oversized: bool) -> dict[str, dict[str, int]]:
+    """Put sample items into ``user``'s source mailbox; returns the expected outcome counts."""
+    address = f"{user}@{SOURCE_DOMAIN}"
+    server.add_mailbox(address, password=f"{user}-source-password")
+    folders = [("Inbox",), ("Inbox", "Projects", "2026"), ("Archiv – Ärger & Öl",), ("Sent Items",)]
+    for path in folders[1:3]:
+        server.seed_folder(address, path, kind="mail")
+    duplicate_of: bytes | None = None
+    for n in range(MAILS_PER_BOX):
+        received = now - dt.timedelta(days=n * 2.5, hours=n)
+        sender = f"Bob (old directory) <{IMCEAEX_BOB}>" if n == 3 else None
+        mime = _mail(n, user, received, sender=sender)
+        server.seed_message(address, folders[n % len(folders)], mime, is_read=n % 2 == 0, received=received,
+                            categories=("Finance",) if n % 5 == 0 else (), flag="Flagged" if n == 1 else "NotFlagged")  # fmt: skip
+        if n == 5:
+            duplicate_of = mime
+    assert duplicate_of is not None
+    server.seed_message(address, folders[5 % len(folders)], duplicate_of, received=now - dt.timedelta(days=12))
+    mail = {"migrated": MAILS_PER_BOX, "duplicate": 1, "skipped": 0}
+    if oversized:
+        big = _mail(99, user, now - dt.timedelta(days=1), attachment=b"\0" * BIG_ATTACHMENT)
+        server.seed_message(address, ("Inbox",), big, received=now - dt.timedelta(days=1))
+        mail["skipped"] = 1
+    server.add_resolvable(X500_BOB, f"bob@{SOURCE_DOMAIN}")
+
+    contacts = [
+        Contact(display_name="Dana Fischer", given_name="Dana", surname="Fischer", emails=("dana@fabrikam.example",),
+                phones=(Phone("business", "+49 30 1234567"),), company="Fabrikam", job_title="CFO",
+                birthday=dt.date(1980, 5, 17), photo=PHOTO, websites=("https://fabrikam.example",),
+                addresses=(PostalAddress("business", "Hauptstraße 1", "Berlin", None, "10115", "Germany"),)),
+        Contact(display_name="Erik Jensen", emails=("erik@northwind.example",), websites=("htp:/not a url",),
+                notes="met at the fair"),
+        Contact(display_name="Bob (directory)", emails=(X500_BOB,)),
+    ]  # fmt: skip
+    for contact in contacts:
+        server.seed_item(address, contact)
+
+    start = (now + dt.timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
+    weekly = Event(
+        subject="Team sync", start=start, end=start + dt.timedelta(minutes=30), timezone="Europe/Berlin",
+        recurrence="FREQ=WEEKLY;COUNT=10", location="Room 4", organizer=address, uid=f"sync-{user}@contoso",
+        attendees=(Attendee(f"bob@{SOURCE_DOMAIN}", "Bob", "required", "Accept"),
+                   Attendee(X500_BOB, "Bob (X500)", "optional", "Tentative")),
+        exceptions=(Event(subject="Team sync (moved)", start=start + dt.timedelta(days=7, hours=2),
+                          end=start + dt.timedelta(days=7, hours=2, minutes=30),
+                          recurrence_id=start + dt.timedelta(days=7)),),
+        deleted_occurrences=(start + dt.timedelta(days=14),), reminder_minutes=15,
+    )  # fmt: skip
+    holiday = Event(subject="Company holiday", start=dt.date(2026, 12, 24), end=dt.date(2026, 12, 25), is_all_day=True,
+                    show_as="OOF", uid=f"holiday-{user}@contoso")  # fmt: skip
+    review = Event(subject="Budget review", start=start + dt.timedelta(days=1), end=start + dt.timedelta(days=1, hours=1),
+                   timezone="America/New_York", uid=f"review-{user}@contoso", sensitivity="Private",
+                   attachments=(Attachment("agenda.txt", b"1. numbers\n2. more numbers\n", "text/plain"),))  # fmt: skip
+    for event in (weekly, holiday, review):
+        server.seed_item(address, event)
+
+    tasks = [
+        Task(subject="Submit expense report", status="InProgress", percent_complete=40, due=(now + dt.timedelta(days=3)).date(),
+             importance="High"),
+        Task(subject="Renew certificate", status="Completed", percent_complete=100, completed=now - dt.timedelta(days=2)),
+    ]  # fmt: skip
+    for task in tasks:
+        server.seed_item(address, task)
+    notes = [Note(subject="Wi-Fi", body="guest network: Contoso-Guest", color="Yellow"), Note(subject="Ideas", body="- faster")]
+    for note in notes:
+        server.seed_item(address, note)
+    return {
+        "mail": mail,
+        "contacts": {"migrated": len(contacts)},
+        "calendar": {"migrated": 3},
+        "tasks": {"migrated": len(tasks)},
+        "notes": {"migrated": len(notes)},
+    }
+
+
+def expected_counts(report_counts: dict[str, dict[str, int]], expected: dict[str, dict[str, int]]) -> list[str]:
+    """Differences between a report's counts and the expected ones (empty when they agree)."""
+    problems = []
+    for item_type, outcomes in expected.items():
+        for outcome, n in outcomes.items():
+            got = report_counts.get(item_type, {}).get(outcome, 0)
+            if got != n:
+                problems.append(f"{item_type}/{outcome}: expected {n}, report says {got}")
+        failed = report_counts.get(item_type, {}).get("failed", 0)
+        if failed:
+            problems.append(f"{item_type}/failed: {failed} item(s) failed")
+    return problems
+
+
+def run_demo(report_path: str = "report.html", state_path: str | None = None, progress: bool = True, as_json: bool = False) -> int:
+    """Run the demo; returns the exit code (0 when the report matches what was seeded)."""
+    from groupmigrate.backends.ews import EWSDestination, EWSSource
+    from groupmigrate.migrator import Migrator
+    from groupmigrate.testing import EWSTestServer
+
+    out = sys.stderr if as_json else sys.stdout
+    began = time.monotonic()
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    tmp = tempfile.TemporaryDirectory(prefix="groupmigrate-demo-")
+    state = state_path or str(Path(tmp.name) / "migration.db")
+    with EWSTestServer(profile="exchange-online") as source_server, EWSTestServer(profile="workmail") as dest_server:
+        print(f"source (Exchange Online test server):  {source_server.url}", file=out)
+        print(f"destination (WorkMail test server):    {dest_server.url}", file=out)
+        source_server.add_oauth_app(TENANT, CLIENT_ID, "demo-client-secret")
+        dest_server.add_mailbox(f"migration-admin@{DESTINATION_DOMAIN}", password="demo-admin-password")
+        expected: dict[str, dict[str, dict[str, int]]] = {}
+        pairs = []
+        for i, user in enumerate(SAMPLE_USERS):
+            expected[user] = seed_mailbox(source_server, user, now, oversized=i == 0)
+            dest_server.add_mailbox(f"{user}@{DESTINATION_DOMAIN}", password=f"{user}-destination-password")
+            dest_server.grant_impersonation(f"migration-admin@{DESTINATION_DOMAIN}", f"{user}@{DESTINATION_DOMAIN}")
+            pairs.append(AccountPair(f"{user}@{SOURCE_DOMAIN}", f"{user}@{DESTINATION_DOMAIN}"))
+        source = EWSSource(
+            url=source_server.url, profile="exchange-online", impersonation=True,
+            auth=OAuth2ClientCredentials(TENANT, CLIENT_ID, "demo-client-secret", token_url=source_server.token_url(TENANT)),
+        )  # fmt: skip
+        destination = EWSDestination(
+            url=dest_server.url, profile="workmail", impersonation=True,
+            auth=BasicAuth(f"migration-admin@{DESTINATION_DOMAIN}", "demo-admin-password"),
+        )  # fmt: skip
+        on_event = None
+        if progress:
+            from groupmigrate.events import TqdmSink
+
+            on_event = TqdmSink(file=out, leave=True)
+        migrator = Migrator(source, destination, state=state, workers=3, on_event=on_event)
+
+        print("\n== check", file=out)
+        checks = migrator.check(pairs)
+        for c in checks:
+            print(f"  {'OK  ' if c.ok else 'FAIL'} {c.side:<11} {c.message}", file=out)
+        if not all(c.ok for c in checks):
+            print("demo: check failed", file=sys.stderr)
+            return 3
+        print("\n== analyze", file=out)
+        print("  " + migrator.analyze(pairs).summary().replace("\n", "\n  "), file=out)
+        print("\n== migrate", file=out)
+        report = migrator.run(pairs, mode="full")
+        print("\n" + report.summary(), file=out)
+        print("\n== verify", file=out)
+        verification = migrator.verify(pairs)
+        print(verification.summary(), file=out)
+        Path(report_path).write_text(report.to_html(), encoding="utf-8")
+        print(f"\nreport written to {Path(report_path).resolve()}", file=out)
+        problems = []
+        for acc in report.accounts:
+            user = acc.pair.source.split("@")[0]
+            problems += [f"{acc.pair.source}: {p}" for p in expected_counts(acc.counts, expected[user])]
+        if verification.totals().get("missing", 0):
+            problems.append(f"verify found {verification.totals()['missing']} item(s) missing on the destination")
+        source_writes = source_server.write_operations()
+        if source_writes:
+            problems.append(f"the source saw {len(source_writes)} write operation(s)")
+        if as_json:
+            print(report.to_json())
+    elapsed = time.monotonic() - began
+    if problems:
+        print("\ndemo FAILED: the report does not match what was seeded:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
+    print(f"\ndemo OK in {elapsed:.1f} s: counts match what was seeded; the source saw no write.", file=out)
+    tmp.cleanup()
+    return 0
