@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -29,7 +30,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self._value)
 
-    def __reduce__(self) -> object:  # refuse to pickle a secret into a state file by accident
+    def __reduce__(self) -> str | tuple[Any, ...]:  # refuse to pickle a secret into a state file by accident
         raise TypeError("a Secret cannot be pickled")
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 
 from groupmigrate.items import ALL_ITEM_TYPES, ItemType
 
 __all__ = ["Capabilities"]
+
+
+def _item_types(value: Iterable[ItemType]) -> frozenset[ItemType]:
+    return frozenset(value)
 
 
 def _min(a: int | None, b: int | None) -> int | None:
@@ -26,7 +32,7 @@ class Capabilities:
     """
 
     name: str = "generic"
-    item_types: frozenset[ItemType] = attrs.field(default=frozenset(ALL_ITEM_TYPES), converter=frozenset)
+    item_types: frozenset[ItemType] = attrs.field(default=frozenset(ALL_ITEM_TYPES), converter=_item_types)
     max_item_size: int | None = None
     #: messages whose attachments reach this total are not accepted (WorkMail: 23 MB)
     max_attachment_size: int | None = None

@@ -15,7 +15,7 @@ import email.header
 import email.parser
 import email.policy
 import email.utils
-from typing import ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
 import attrs
 
@@ -77,12 +77,12 @@ def _non_negative(instance: object, attribute: attrs.Attribute, value: object) -
         raise ValueError(f"{type(instance).__name__}.{attribute.name}: must not be negative, got {value}")
 
 
-def _tuple(value: object) -> tuple:  # type: ignore[type-arg]
+def _tuple(value: Any) -> tuple[Any, ...]:
     if value is None:
         return ()
     if isinstance(value, (str, bytes)):
         return (value,)
-    return tuple(value)  # type: ignore[call-overload]
+    return tuple(value)
 
 
 @attrs.frozen
@@ -323,7 +323,7 @@ class Event:
     source_id: str | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        if self.start is not None and self.end is not None and self.end < self.start:  # type: ignore[operator]
+        if self.start is not None and self.end is not None and self.end < self.start:
             raise ValueError(f"Event.end: {self.end} is before start {self.start}")
         if self.recurrence is not None and "FREQ=" not in self.recurrence.upper():
             raise ValueError(f"Event.recurrence: {self.recurrence!r} is not an RRULE (no FREQ=)")

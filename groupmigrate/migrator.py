@@ -20,7 +20,9 @@ import attrs
 from groupmigrate import events as ev
 from groupmigrate.accounts import AccountPair
 from groupmigrate.capabilities import Capabilities
-from groupmigrate.dedup import DuplicateIndex, DuplicatePolicy, fingerprint
+from groupmigrate.dedup import (
+    DuplicateIndex, DuplicatePolicy, MatchKind, fingerprint, primary_fingerprint, strong_fingerprint,
+)  # fmt: skip
 from groupmigrate.errors import AccessError, GroupmigrateError, StateError, Throttled, TransientError
 from groupmigrate.items import ALL_ITEM_TYPES, Folder, Item, ItemRef, ItemType
 from groupmigrate.mappers import MapContext, map_item
@@ -147,7 +149,6 @@ class _Account:
     error: str | None = None
     cancelled: bool = False
     lock: threading.Lock = attrs.field(factory=threading.Lock)
-    source_fingerprints: set[str] = attrs.field(factory=set)
 
 
 class Migrator:
@@ -441,38 +442,40 @@ class Migrator:
                 continue
             clean, changes = account.sanitizer.sanitize(result.item, self.capabilities)
             entries.extend(LogEntry(c.kind, folder.kind, folder_name, label, c.message) for c in changes)
-            fp = fingerprint(clean)
-            existing_id = index.get(fp) if fp in index else None
-            if fp in index and self.duplicate_policy is not DuplicatePolicy.COPY:
-                seen_in_run = fp in account.source_fingerprints
+            strong = strong_fingerprint(clean)
+            match = index.check(strong, source_id=ref.id)
+            if match.report(self.duplicate_policy):
                 reason = (
-                    "same item appears more than once in the source" if seen_in_run
-                    else "already on the destination"
+                    "already on the destination" if match.kind is MatchKind.EXISTING
+                    else "the same item appears more than once in the source"
                 )  # fmt: skip
-                if self.duplicate_policy is DuplicatePolicy.SKIP or seen_in_run:
-                    outcome("duplicate")
-                    entries.append(LogEntry("duplicate", folder.kind, folder_name, label, reason))
-                    emitted.append(ev.DuplicateSkipped(pair.key, folder_name, folder.kind, label, reason))
-                    mappings.append(ItemMapping(ref.id, existing_id, folder.kind, job.folder_key, fp, ref.size, "duplicate"))
-                    continue
-                entries.append(LogEntry("duplicate", folder.kind, folder_name, label, reason + "; copied anyway (policy report)"))
-            account.source_fingerprints.add(fp)
-            index.add(fp)
-            to_create.append((ref, clean, fp))
+                if match.create(self.duplicate_policy):
+                    reason += "; copied anyway (duplicate policy: report)"
+                entries.append(LogEntry("duplicate", folder.kind, folder_name, label, reason))
+                emitted.append(ev.DuplicateSkipped(pair.key, folder_name, folder.kind, label, reason))
+            if not match.create(self.duplicate_policy):
+                outcome("duplicate")
+                mappings.append(
+                    ItemMapping(ref.id, match.destination_id, folder.kind, job.folder_key, match.fingerprint, ref.size, "duplicate")
+                )
+                continue
+            to_create.append((ref, clean, strong))
         if to_create:
             results = self._call(
                 account, self._destination_limit,
                 lambda: account.destination.create_items(job.destination_folder, [i for _, i, _ in to_create]),  # type: ignore[union-attr]
             )  # fmt: skip
-            for (ref, item, fp), res in zip(to_create, results):
+            for (ref, item, strong), res in zip(to_create, results):
                 label = _label(item)
                 if res.ok:
                     outcome("migrated")
-                    mappings.append(ItemMapping(ref.id, res.item_id, folder.kind, job.folder_key, fp, ref.size))
+                    mappings.append(
+                        ItemMapping(ref.id, res.item_id, folder.kind, job.folder_key, primary_fingerprint(strong), ref.size)
+                    )
                     entries.extend(LogEntry("changed", folder.kind, folder_name, label, w) for w in res.warnings)
                     emitted.append(ev.ItemMigrated(pair.key, folder_name, folder.kind, label, ref.size))
                 else:
-                    index.discard(fp)
+                    index.forget_source(strong)
                     outcome("failed")
                     error = res.error or "rejected by the destination"
                     entries.append(LogEntry("failed", folder.kind, folder_name, label, error))

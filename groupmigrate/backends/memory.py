@@ -90,7 +90,7 @@ class MemoryServer:
             mbx = self.mailbox(address)
             folder = self.folder(address, path, item.item_type)
             item_id = f"I{next(self._ids)}"
-            mbx.items[folder.folder_id][item_id] = attrs.evolve(item, source_id=item_id)  # type: ignore[index, arg-type]
+            mbx.items[folder.folder_id][item_id] = attrs.evolve(item, source_id=item_id)  # type: ignore[index]
             mbx.changed[item_id] = changed or dt.datetime.now(dt.timezone.utc)
             return item_id
 
@@ -179,7 +179,7 @@ class _DestinationMailbox(_MemoryMailbox):
         self.server._log(self.address, "create_items", True)
         results = []
         for item in items:
-            item_id = self.server.add_item(self.address, folder.path, attrs.evolve(item, source_id=None))  # type: ignore[arg-type]
+            item_id = self.server.add_item(self.address, folder.path, attrs.evolve(item, source_id=None))
             results.append(CreateResult(ok=True, item_id=item_id))
         return results
 

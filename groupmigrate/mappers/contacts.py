@@ -1,0 +1,97 @@
+"""Contacts and distribution lists."""
+
+from __future__ import annotations
+
+import attrs
+
+from groupmigrate.capabilities import Capabilities
+from groupmigrate.items import Attachment, Contact
+from groupmigrate.mappers._base import CHANGED, Change, MapContext, MapResult
+from groupmigrate.mappers._common import drop_fields, skip, unsupported_fields
+
+__all__ = ["photo_attachment", "map_contact"]
+
+#: leading bytes of the image formats contact photos come in -> (file extension, MIME type)
+_IMAGE_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (b"\xff\xd8\xff", "jpg", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
+    (b"GIF87a", "gif", "image/gif"),
+    (b"GIF89a", "gif", "image/gif"),
+    (b"BM", "bmp", "image/bmp"),
+)
+
+
+def map_contact(contact: Contact, caps: Capabilities, ctx: MapContext) -> MapResult:
+    """Map one contact or distribution list.
+
+    - A distribution list is skipped where ``caps.supports_distribution_lists`` is False,
+      the reason naming the list and its member count.
+    - Where ``caps.supports_contact_photo`` is False, the photo becomes a plain attachment
+      (``photo.jpg``, ``photo.png``... by its image type), so it is kept though not shown
+      as the profile picture; a ``changed`` entry says so for each contact.
+    - Fields the route cannot store are dropped and counted.
+
+    Args:
+        contact: the source contact.
+        caps: the route's capabilities.
+        ctx: the account's mapping context.
+
+    Returns:
+        The contact to create, or a skip.
+    """
+    if contact.is_distribution_list and not caps.supports_distribution_lists:
+        name = contact.display_name or "(no name)"
+        return skip(
+            ctx,
+            "is_distribution_list",
+            f"distribution lists are not supported by the destination: {name!r} "
+            f"({len(contact.members)} members) not created",
+        )
+    changes: list[Change] = []
+    if contact.photo and not caps.supports_contact_photo:
+        contact, change = _photo_to_attachment(contact)
+        ctx.count(CHANGED, "photo", label="contact photos kept as attachments")
+        changes.append(change)
+    item, dropped = drop_fields(contact, unsupported_fields(contact, caps, ctx), ctx)
+    return MapResult(item, changes=changes + dropped)
+
+
+def photo_attachment(photo: bytes, taken: set[str] | None = None) -> Attachment:
+    """A plain attachment holding a contact photo, named after its image type.
+
+    Args:
+        photo: the image bytes.
+        taken: attachment names already on the contact (compared case-insensitively);
+            ``photo (2).jpg`` is used when ``photo.jpg`` is taken.
+
+    Returns:
+        An attachment with ``is_contact_photo`` False.
+    """
+    extension, content_type = _image_type(photo)
+    lowered = {name.lower() for name in taken or ()}
+    name = f"photo.{extension}"
+    number = 2
+    while name.lower() in lowered:
+        name = f"photo ({number}).{extension}"
+        number += 1
+    return Attachment(name=name, content=photo, content_type=content_type, is_contact_photo=False)
+
+
+def _photo_to_attachment(contact: Contact) -> tuple[Contact, Change]:
+    assert contact.photo is not None
+    attachment = photo_attachment(contact.photo, {a.name for a in contact.attachments})
+    mapped = attrs.evolve(contact, photo=None, attachments=(*contact.attachments, attachment))
+    message = (
+        f"contact photo kept as the attachment {attachment.name!r}: the destination does not "
+        "show contact photos"
+    )
+    return mapped, Change(CHANGED, "photo", message)
+
+
+def _image_type(data: bytes) -> tuple[str, str]:
+    for signature, extension, content_type in _IMAGE_SIGNATURES:
+        if data.startswith(signature):
+            return extension, content_type
+    # Exchange stores contact photos as JPEG; anything unrecognised is still kept, but
+    # labelled as opaque bytes rather than as a JPEG it may not be.
+    return "bin", "application/octet-stream"
