@@ -26,7 +26,8 @@ from groupmigrate.dedup import (
 from groupmigrate.errors import AccessError, GroupmigrateError, StateError, Throttled, TransientError
 from groupmigrate.items import ALL_ITEM_TYPES, Folder, Item, ItemRef, ItemType
 from groupmigrate.mappers import MapContext, map_item
-from groupmigrate.protocols import Destination, DestinationMailbox, Source, SourceMailbox
+from groupmigrate.mappers import Change
+from groupmigrate.protocols import CreateResult, Destination, DestinationMailbox, Source, SourceMailbox
 from groupmigrate.report import Report
 from groupmigrate.sanitize import Sanitizer
 from groupmigrate.state import FolderState, ItemMapping, LogEntry, StateStore, open_state
@@ -149,6 +150,59 @@ class _Account:
     error: str | None = None
     cancelled: bool = False
     lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+
+class _BatchOutcome:
+    """What one batch did: the id map rows, log entries, counts and events to commit together."""
+
+    def __init__(self, account: str, job: _FolderJob) -> None:
+        self.account = account
+        self.job = job
+        self.kind = job.source_folder.kind
+        self.folder = str(job.source_folder)
+        self.mappings: list[ItemMapping] = []
+        self.entries: list[LogEntry] = []
+        self.counts: dict[tuple[str, str], int] = {}
+        self.events: list[ev.Event] = []
+
+    def _count(self, outcome: str) -> None:
+        self.counts[(self.kind, outcome)] = self.counts.get((self.kind, outcome), 0) + 1
+
+    def _log(self, kind: str, label: str | None, message: str) -> None:
+        self.entries.append(LogEntry(kind, self.kind, self.folder, label, message))
+
+    def _map(self, ref: ItemRef, destination_id: str | None, fp: str | None, outcome: str) -> None:
+        self.mappings.append(ItemMapping(ref.id, destination_id, self.kind, self.job.folder_key, fp, ref.size, outcome))
+
+    def changes(self, label: str, changes: Iterable[Change]) -> None:
+        for change in changes:
+            self._log(change.kind, label, change.message)
+
+    def failed(self, ref: ItemRef, label: str, error: str) -> None:
+        self._count("failed")
+        self._log("failed", label, error)
+        self.events.append(ev.ItemFailed(self.account, self.folder, self.kind, label, error))
+
+    def skipped(self, ref: ItemRef, label: str, reason: str) -> None:
+        self._count("skipped")
+        self._log("skipped", label, reason)
+        self._map(ref, None, None, "skipped")
+        self.events.append(ev.ItemSkipped(self.account, self.folder, self.kind, label, reason))
+
+    def duplicate_noted(self, label: str, reason: str) -> None:
+        self._log("duplicate", label, reason)
+        self.events.append(ev.DuplicateSkipped(self.account, self.folder, self.kind, label, reason))
+
+    def duplicate(self, ref: ItemRef, destination_id: str | None, fp: str) -> None:
+        self._count("duplicate")
+        self._map(ref, destination_id, fp, "duplicate")
+
+    def migrated(self, ref: ItemRef, label: str, destination_id: str | None, fp: str, warnings: Iterable[str]) -> None:
+        self._count("migrated")
+        self._map(ref, destination_id, fp, "migrated")
+        for warning in warnings:
+            self._log("changed", label, warning)
+        self.events.append(ev.ItemMigrated(self.account, self.folder, self.kind, label, ref.size))
 
 
 class Migrator:
@@ -408,40 +462,33 @@ class Migrator:
         self._finish_folder(account, job)
 
     def _migrate_batch(self, run_id: str, account: _Account, job: _FolderJob, batch: list[ItemRef], index: DuplicateIndex) -> None:
-        pair, folder = account.pair, job.source_folder
-        folder_name = str(folder)
-        assert account.source is not None and account.destination is not None
+        """One batch through the pipeline: fetch → map → sanitize → duplicate check → create → commit."""
+        source, destination = account.source, account.destination
+        assert source is not None and destination is not None
         assert account.context is not None and account.sanitizer is not None
-        items = self._call(account, self._source_limit, lambda: list(account.source.fetch(folder, batch)))  # type: ignore[union-attr]
+        folder = job.source_folder
+        out = _BatchOutcome(account.pair.key, job)
+        items = self._call(account, self._source_limit, lambda: list(source.fetch(folder, batch)))
         by_id = {item.source_id: item for item in items}
-        entries: list[LogEntry] = []
-        counts: dict[tuple[str, str], int] = {}
-        mappings: list[ItemMapping] = []
-        to_create: list[tuple[ItemRef, Item, str]] = []
-        emitted: list[ev.Event] = []
 
-        def outcome(kind: str, n: int = 1) -> None:
-            counts[(folder.kind, kind)] = counts.get((folder.kind, kind), 0) + n
-
+        mapped: list[tuple[ItemRef, Item]] = []
         for ref in batch:
             item = by_id.get(ref.id)
             if item is None:
-                outcome("failed")
-                entries.append(LogEntry("failed", folder.kind, folder_name, ref.id, "the source could not return this item"))
-                emitted.append(ev.ItemFailed(pair.key, folder_name, folder.kind, ref.id, "the source could not return this item"))
+                out.failed(ref, ref.id, "the source could not return this item")
                 continue
-            label = _label(item)
             result = map_item(item, self.capabilities, account.context)
-            entries.extend(LogEntry(c.kind, folder.kind, folder_name, label, c.message) for c in result.changes)
+            out.changes(_label(item), result.changes)
             if result.item is None:
-                reason = result.skip_reason or "not supported by the destination"
-                outcome("skipped")
-                entries.append(LogEntry("skipped", folder.kind, folder_name, label, reason))
-                emitted.append(ev.ItemSkipped(pair.key, folder_name, folder.kind, label, reason))
-                mappings.append(ItemMapping(ref.id, None, folder.kind, job.folder_key, None, ref.size, "skipped"))
-                continue
-            clean, changes = account.sanitizer.sanitize(result.item, self.capabilities)
-            entries.extend(LogEntry(c.kind, folder.kind, folder_name, label, c.message) for c in changes)
+                out.skipped(ref, _label(item), result.skip_reason or "not supported by the destination")
+            else:
+                mapped.append((ref, result.item))
+
+        account.sanitizer.prefetch((item for _, item in mapped), self.capabilities)
+        to_create: list[tuple[ItemRef, Item, str]] = []
+        for ref, item in mapped:
+            clean, changes = account.sanitizer.sanitize(item, self.capabilities)
+            out.changes(_label(item), changes)
             strong = strong_fingerprint(clean)
             match = index.check(strong, source_id=ref.id)
             if match.report(self.duplicate_policy):
@@ -451,41 +498,46 @@ class Migrator:
                 )  # fmt: skip
                 if match.create(self.duplicate_policy):
                     reason += "; copied anyway (duplicate policy: report)"
-                entries.append(LogEntry("duplicate", folder.kind, folder_name, label, reason))
-                emitted.append(ev.DuplicateSkipped(pair.key, folder_name, folder.kind, label, reason))
-            if not match.create(self.duplicate_policy):
-                outcome("duplicate")
-                mappings.append(
-                    ItemMapping(ref.id, match.destination_id, folder.kind, job.folder_key, match.fingerprint, ref.size, "duplicate")
-                )
-                continue
-            to_create.append((ref, clean, strong))
-        if to_create:
-            results = self._call(
-                account, self._destination_limit,
-                lambda: account.destination.create_items(job.destination_folder, [i for _, i, _ in to_create]),  # type: ignore[union-attr]
-            )  # fmt: skip
-            for (ref, item, strong), res in zip(to_create, results):
-                label = _label(item)
-                if res.ok:
-                    outcome("migrated")
-                    mappings.append(
-                        ItemMapping(ref.id, res.item_id, folder.kind, job.folder_key, primary_fingerprint(strong), ref.size)
-                    )
-                    entries.extend(LogEntry("changed", folder.kind, folder_name, label, w) for w in res.warnings)
-                    emitted.append(ev.ItemMigrated(pair.key, folder_name, folder.kind, label, ref.size))
-                else:
-                    index.forget_source(strong)
-                    outcome("failed")
-                    error = res.error or "rejected by the destination"
-                    entries.append(LogEntry("failed", folder.kind, folder_name, label, error))
-                    emitted.append(ev.ItemFailed(pair.key, folder_name, folder.kind, label, error))
-        self.state.commit_batch(run_id, pair.key, mappings, entries, counts)
-        for event in emitted:
+                out.duplicate_noted(_label(clean), reason)
+            if match.create(self.duplicate_policy):
+                to_create.append((ref, clean, strong))
+            else:
+                out.duplicate(ref, match.destination_id, match.fingerprint)
+
+        for (ref, item, strong), res in zip(to_create, self._create(account, job, [i for _, i, _ in to_create])):
+            if res.ok:
+                out.migrated(ref, _label(item), res.item_id, primary_fingerprint(strong), res.warnings)
+            else:
+                index.forget_source(strong)
+                out.failed(ref, _label(item), res.error or "rejected by the destination")
+        self.state.commit_batch(run_id, account.pair.key, out.mappings, out.entries, out.counts)
+        for event in out.events:
             self._emit(event)
         with account.lock:
-            account.failed += counts.get((folder.kind, "failed"), 0)
+            account.failed += out.counts.get((folder.kind, "failed"), 0)
         self._advance(account, len(batch), sum(r.size for r in batch))
+
+    def _create(self, account: _Account, job: _FolderJob, items: list[Item]) -> list[CreateResult]:
+        """Create items; those refused for a transient reason are tried again a few times."""
+        destination = account.destination
+        assert destination is not None
+        results: list[CreateResult | None] = [None] * len(items)
+        todo = list(range(len(items)))
+        for attempt in range(4):
+            if not todo:
+                break
+            if attempt:
+                if self._cancel.wait(0.2 * 2**attempt):
+                    raise Cancelled("cancelled")
+            batch = [items[i] for i in todo]
+            answers = self._call(account, self._destination_limit, lambda: destination.create_items(job.destination_folder, batch))
+            retry = []
+            for i, res in zip(todo, answers):
+                results[i] = res
+                if not res.ok and res.transient:
+                    retry.append(i)
+            todo = retry
+        return [r if r is not None else CreateResult(ok=False, error="no answer from the destination") for r in results]
 
     def _call(self, account: _Account, limit: _AdaptiveLimit, fn: Callable[..., T], *args: Any) -> T:
         """Call the backend, waiting out throttling and retrying transient failures within bounds."""
@@ -541,8 +593,11 @@ class Migrator:
                     mailbox.close()
                 except GroupmigrateError:
                     pass
+        summary = [LogEntry("notice", None, None, None, c.message) for c in (account.context.summary() if account.context else [])]
         if account.error is not None:
-            self.state.commit_batch(run_id, account.pair.key, [], [LogEntry("error", None, None, None, account.error)], {})
+            summary.append(LogEntry("error", None, None, None, account.error))
+        if summary:
+            self.state.commit_batch(run_id, account.pair.key, [], summary, {})
         self.state.finish_account(run_id, account.pair.key, status, account.error)
         self._emit(ev.AccountFinished(run_id, account.pair.key, status, account.error))
         return status

@@ -1,1 +1,23 @@
-"""EWS backends (exchangelib)."""
+"""EWS backends (exchangelib): :class:`EWSSource` reads mailboxes, :class:`EWSDestination` writes them.
+
+Example::
+
+    from groupmigrate.backends.ews import EWSSource, EWSDestination
+    src = EWSSource(url="https://outlook.office365.com/EWS/Exchange.asmx",
+                    auth=OAuth2ClientCredentials(tenant_id=..., client_id=..., client_secret=...),
+                    impersonation=True, profile="exchange-online")
+    mailbox = src.open_mailbox("alice@contoso.com")
+    mailbox.check()
+
+Arguments of both: ``url`` (None: autodiscover, Exchange profiles only), ``auth``,
+``impersonation``, ``profile`` (``generic``, ``exchange``, ``exchange-online``,
+``workmail``), ``verify_tls``, ``max_connections``, ``timeout``, ``max_retry_wait``.
+The corrections this backend makes to exchangelib are listed in :mod:`.fixes` and
+:mod:`.retry`.
+"""
+
+from groupmigrate.backends.ews.destination import EWSDestination, EWSDestinationMailbox
+from groupmigrate.backends.ews.profiles import PROFILES, EWSProfile
+from groupmigrate.backends.ews.source import EWSSource, EWSSourceMailbox
+
+__all__ = ["PROFILES", "EWSDestination", "EWSDestinationMailbox", "EWSProfile", "EWSSource", "EWSSourceMailbox"]
