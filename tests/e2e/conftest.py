@@ -24,6 +24,12 @@ class Route:
     pairs: list[gm.AccountPair]
     expected: dict[str, dict[str, dict[str, int]]]
     state: str
+    hashes: dict[str, str] = attrs.field(factory=dict)
+
+    def deliver(self, address: str, mime: bytes, path: tuple[str, ...] = ("Inbox",)) -> None:
+        """New mail arrives in a source mailbox (the server delivers it; the migration did not)."""
+        self.source_server.seed_message(address, path, mime, received=dt.datetime.now(dt.timezone.utc))
+        self.hashes[address] = self.source_server.content_hash(address)
 
     def migrator(self, **kwargs: object) -> gm.Migrator:
         kwargs.setdefault("state", self.state)
@@ -51,10 +57,11 @@ def build_route(tmp_path, source_profile: str, destination_profile: str, users=(
             url=dst.url, profile=destination_profile, impersonation=True,
             auth=gm.BasicAuth("admin@example.org", "admin-password-value"),
         )  # fmt: skip
-        yield Route(src, dst, source, destination, pairs, expected, str(tmp_path / "migration.db"))
+        route = Route(src, dst, source, destination, pairs, expected, str(tmp_path / "migration.db"), hashes)
+        yield route
         # The source is never modified, whatever the test did.
         assert src.write_operations() == [], src.write_operations()[:5]
-        for address, digest in hashes.items():
+        for address, digest in route.hashes.items():
             assert src.content_hash(address) == digest, f"source mailbox {address} changed"
 
 

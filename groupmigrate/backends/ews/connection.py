@@ -1,0 +1,262 @@
+"""Connections to an EWS endpoint: exchangelib protocol, sessions, accounts and the retry boundary.
+
+One :class:`Connection` exists per endpoint and set of credentials. It owns an exchangelib
+protocol subclass (:class:`EWSProtocol`) whose sessions carry our auth object (Basic or
+bearer), our HTTP adapter (TLS verification as configured, per connection), the large-chunk
+response hook and, for sources, a write guard. Every call to the server goes through
+:meth:`Connection.call`, the single place where retries happen and foreign errors become
+groupmigrate errors.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import zoneinfo
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+import requests
+import requests.adapters
+import requests.auth
+from exchangelib import Account, Configuration
+from exchangelib.credentials import DELEGATE, IMPERSONATION, BaseCredentials
+from exchangelib.errors import SessionPoolMinSizeReached
+from exchangelib.ewsdatetime import EWSTimeZone
+from exchangelib.protocol import CachingProtocol, NoVerifyHTTPAdapter, Protocol
+from exchangelib.transport import DEFAULT_HEADERS, NOAUTH
+from exchangelib.version import Build, Version
+
+from groupmigrate.auth import Auth, BasicAuth, OAuth2ClientCredentials, TokenProvider
+from groupmigrate.backends.ews import fixes
+from groupmigrate.backends.ews.profiles import EWSProfile
+from groupmigrate.backends.ews.retry import ResponsePolicy, Retrier
+from groupmigrate.backends.ews.tokens import BearerAuth, ClientCredentialsTokens, ProviderTokens
+from groupmigrate.errors import ConfigError, SourceIsReadOnly
+
+__all__ = ["Connection", "EWSProtocol", "Settings", "USER_AGENT"]
+
+T = TypeVar("T")
+
+USER_AGENT = "groupmigrate (EWS)"
+_EXCHANGE_ONLINE_URL = "https://outlook.office365.com/EWS/Exchange.asmx"
+
+
+@attrs.frozen
+class Settings:
+    """How to reach one endpoint. Built by :class:`~groupmigrate.backends.ews.EWSSource` and friends."""
+
+    url: str | None
+    auth: Auth
+    profile: EWSProfile
+    impersonation: bool = True
+    verify_tls: bool = True
+    max_connections: int = 4
+    timeout: float = 120
+    max_retry_wait: float = 300
+    read_only: bool = False
+    connection_retries: int = 3
+
+
+class _ConnectionKey(BaseCredentials):  # type: ignore[misc]
+    """Stands in for credentials in exchangelib's protocol cache: unique per connection, no secret."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return f"ConnectionKey({self.label!r})"
+
+    __str__ = __repr__
+
+
+def _operation(body: Any) -> str | None:
+    """The EWS operation in a SOAP request body (the first element inside ``Body``)."""
+    if not isinstance(body, (bytes, bytearray)):
+        return None
+    start = body.find(b"Body>")
+    if start < 0:
+        return None
+    start = body.find(b"<", start)
+    end = start + 1
+    while end < len(body) and body[end : end + 1] not in (b" ", b">", b"/", b"\n", b"\t", b"\r"):
+        end += 1
+    return body[start + 1 : end].decode("ascii", "replace").rsplit(":", 1)[-1]
+
+
+class _Session(requests.Session):
+    """A requests session that, on a source connection, refuses to POST anything but reads.
+
+    This is the last line of defence behind the operation check in :mod:`.fixes`: whatever
+    path a request takes through exchangelib, a write never leaves a read-only connection.
+    """
+
+    refuses_writes = False
+    session_id = 0
+    usage_count = 0
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        if self.refuses_writes:
+            operation = _operation(kwargs.get("data"))
+            if operation is None or operation not in fixes.READ_OPERATIONS:
+                raise SourceIsReadOnly(f"{operation or 'request'} refused: this connection is a migration source")
+        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
+
+
+class EWSProtocol(Protocol):  # type: ignore[misc]
+    """exchangelib's Protocol with our sessions, timeout, TLS setting and no automatic pool shrinking."""
+
+    RETRY_WAIT = 1
+
+    def __init__(self, *args: Any, http_auth: requests.auth.AuthBase | None, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.TIMEOUT = settings.timeout
+        self.refuses_writes = settings.read_only
+        self._http_auth = http_auth
+        self._verify_tls = settings.verify_tls
+
+    def create_session(self) -> _Session:
+        session = _Session()
+        session.refuses_writes = self.refuses_writes
+        session.headers.update(DEFAULT_HEADERS)
+        session.headers["User-Agent"] = USER_AGENT
+        adapter_cls = requests.adapters.HTTPAdapter if self._verify_tls else NoVerifyHTTPAdapter
+        # One TCP connection per session, no urllib3 retries: Retrier decides.
+        adapter = adapter_cls(pool_block=True, pool_connections=1, pool_maxsize=1, max_retries=0)
+        session.mount(self.service_endpoint, adapter)
+        session.auth = self._http_auth
+        session.hooks["response"].append(fixes.large_chunk_hook)
+        session.session_id = random.randint(10000, 99999)
+        session.usage_count = 0
+        return session
+
+    def decrease_poolsize(self) -> None:
+        # exchangelib shrinks the pool on every busy answer and never grows it back; we keep
+        # the pool and let Retrier pause instead.
+        raise SessionPoolMinSizeReached("pool size is managed by groupmigrate")
+
+    def forget(self) -> None:
+        """Close the sessions and drop this protocol from exchangelib's cache."""
+        self.close()
+        with CachingProtocol._protocol_cache_lock:
+            CachingProtocol._protocol_cache.pop((self.service_endpoint, self.config.credentials), None)
+
+
+def _http_auth(auth: Auth, settings: Settings) -> requests.auth.AuthBase:
+    if isinstance(auth, BasicAuth):
+        return requests.auth.HTTPBasicAuth(auth.username, auth.password.reveal())
+    if isinstance(auth, OAuth2ClientCredentials):
+        return BearerAuth(ClientCredentialsTokens(auth, verify_tls=settings.verify_tls, timeout=settings.timeout))
+    if isinstance(auth, TokenProvider):
+        return BearerAuth(ProviderTokens(auth))
+    raise ConfigError(f"unsupported auth object {type(auth).__name__}", key="auth")
+
+
+class Connection:
+    """One endpoint with one set of credentials: the protocol, the retry loop, and accounts.
+
+    Args:
+        settings: the endpoint settings.
+        auth: the credentials (the endpoint's, or per-user ones).
+        url: the EWS URL (resolved by the caller when autodiscover was used).
+        sleep: the sleep function for retries (tests pass a fake).
+    """
+
+    def __init__(self, settings: Settings, auth: Auth, url: str, *, sleep: Callable[[float], Any] | None = None) -> None:
+        fixes.apply()
+        self.settings = settings
+        self.url = url
+        self.auth = auth
+        self.policy = ResponsePolicy()
+        profile = settings.profile
+        version = None
+        if profile.pinned_version and profile.pinned_build:
+            version = Version(build=Build(*profile.pinned_build), api_version=profile.pinned_version)
+        label = getattr(auth, "username", None) or getattr(auth, "client_id", None) or "token"
+        config = Configuration(
+            service_endpoint=url,
+            credentials=_ConnectionKey(f"{label}@{url}"),
+            auth_type=NOAUTH,
+            version=version,
+            retry_policy=self.policy,
+            max_connections=max(1, settings.max_connections),
+        )
+        self.protocol: EWSProtocol = EWSProtocol(config=config, http_auth=_http_auth(auth, settings), settings=settings)
+        retry_kwargs: dict[str, Any] = {}
+        if sleep is not None:
+            retry_kwargs["sleep"] = sleep
+        self.retrier = Retrier(
+            self.policy,
+            max_retry_wait=settings.max_retry_wait,
+            server=url,
+            connection_retries=settings.connection_retries,
+            **retry_kwargs,
+        )
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Connection(url={self.url!r}, profile={self.settings.profile.name!r})"
+
+    def account(self, address: str, *, impersonation: bool) -> Account:
+        """An exchangelib Account for ``address`` on this connection (no request is sent)."""
+        with self._lock:
+            # Account() looks its protocol up in exchangelib's cache by (endpoint, credentials),
+            # where EWSProtocol put itself when created, so it gets ours.
+            return Account(
+                primary_smtp_address=address,
+                access_type=IMPERSONATION if impersonation else DELEGATE,
+                config=self.protocol.config,
+                autodiscover=False,
+                locale="en_US",
+                default_timezone=EWSTimeZone.from_timezone(zoneinfo.ZoneInfo("UTC")),
+            )
+
+    def call(self, fn: Callable[[], T], *, mailbox: str | None = None, idempotent: bool = True) -> T:
+        """Run ``fn`` (which talks to the server) under the retry rules; map errors on the way out."""
+        return self.retrier.run(fn, mailbox=mailbox, idempotent=idempotent)
+
+    def close(self) -> None:
+        self.protocol.forget()
+
+
+def autodiscover_url(settings: Settings, address: str, auth: Auth) -> str:
+    """The EWS URL for ``address`` when the user gave none.
+
+    Exchange Online with OAuth needs no lookup (one global endpoint); otherwise exchangelib's
+    autodiscover is asked with Basic credentials.
+
+    Raises:
+        ConfigError: for profiles without autodiscover, or credentials it cannot use.
+    """
+    profile = settings.profile
+    if not profile.autodiscover:
+        raise ConfigError(f"the {profile.name} profile has no autodiscover; give the EWS URL", key="url")
+    if profile.name == "exchange-online" and not isinstance(auth, BasicAuth):
+        return _EXCHANGE_ONLINE_URL
+    if not isinstance(auth, BasicAuth):
+        raise ConfigError("autodiscover needs BasicAuth; give the EWS URL for token authentication", key="url")
+    from exchangelib import Credentials
+    from exchangelib.autodiscover import Autodiscovery
+
+    from groupmigrate.backends.ews.errors import classify
+
+    fixes.apply()
+    try:
+        _, found = Autodiscovery(email=address, credentials=Credentials(auth.username, auth.password.reveal())).discover()
+    except Exception as exc:  # noqa: BLE001 - mapped at the boundary
+        raise classify(exc, server="autodiscover", mailbox=address).error from None
+    url = str(found.service_endpoint)
+    # Do not leave a protocol holding the password in exchangelib's cache.
+    found.close()
+    with CachingProtocol._protocol_cache_lock:
+        CachingProtocol._protocol_cache.pop((found.service_endpoint, found.config.credentials), None)
+    return url
+

@@ -1,0 +1,254 @@
+"""Calendar: exchangelib ``CalendarItem`` <-> :class:`~groupmigrate.items.Event`.
+
+Times are given in the event's own time zone (the IANA name exchangelib maps the server's
+Windows zone to: Windows zones are coarser, so ``Europe/Paris`` may come back as
+``Europe/Berlin``). All-day events carry dates with an exclusive end, as in iCalendar
+(exchangelib's inclusive end is converted both ways). A recurring master carries its
+modified occurrences as ``exceptions`` (each with ``recurrence_id``, its original start) and
+the original starts of deleted ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+from dateutil import rrule as dateutil_rrule
+from exchangelib.ewsdatetime import EWSTimeZone
+from exchangelib.items import CalendarItem
+from exchangelib.properties import Attendee as EWSAttendee
+from exchangelib.properties import Mailbox
+
+from groupmigrate.backends.ews.convert.common import (
+    attachment_from_ews,
+    attachment_to_ews,
+    body_from_ews,
+    body_to_ews,
+    categories,
+    ews_categories,
+    ews_date,
+    ews_datetime_in,
+    in_zone,
+    plain_date,
+    zone_name,
+)
+from groupmigrate.backends.ews.recurrence import from_rrule, to_rrule
+from groupmigrate.items import Attendee, Event
+
+__all__ = ["EXCEPTION_FIELDS", "FIELDS", "instance_index", "to_ews", "to_neutral"]
+
+FIELDS = (
+    "subject", "body", "start", "end", "is_all_day", "location", "organizer", "required_attendees",
+    "optional_attendees", "resources", "recurrence", "modified_occurrences", "deleted_occurrences",
+    "uid", "reminder_is_set", "reminder_minutes_before_start", "legacy_free_busy_status",
+    "sensitivity", "categories", "attachments", "type", "item_class", "_start_timezone",
+    "_end_timezone",
+)  # fmt: skip
+EXCEPTION_FIELDS = tuple(f for f in FIELDS if f not in ("recurrence", "modified_occurrences", "deleted_occurrences")) + (
+    "original_start",
+    "recurrence_id",
+)
+#: what an occurrence update may change
+UPDATE_FIELDS = ("subject", "body", "start", "end", "location", "legacy_free_busy_status", "categories")
+
+_UTC = zoneinfo.ZoneInfo("UTC")
+_ROLES = (("required_attendees", "required"), ("optional_attendees", "optional"), ("resources", "resource"))
+
+
+def _zone(item: Any) -> tuple[dt.tzinfo, str | None]:
+    tz = getattr(item, "_start_timezone", None) or getattr(item, "_meeting_timezone", None)
+    name = zone_name(tz)
+    if name:
+        try:
+            return zoneinfo.ZoneInfo(name), name
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
+    return _UTC, name
+
+
+def _times(item: Any, zone: dt.tzinfo) -> tuple[Any, Any]:
+    if item.is_all_day:
+        start = plain_date(item.start)
+        end = plain_date(item.end)
+        # exchangelib gives the last day (inclusive); iCalendar and we use the day after.
+        return start, (end + dt.timedelta(days=1)) if end is not None else None
+    return in_zone(item.start, zone), in_zone(item.end, zone)
+
+
+def _attendees(item: Any) -> tuple[Attendee, ...]:
+    found = []
+    for field, role in _ROLES:
+        for att in getattr(item, field, None) or ():
+            mailbox = att.mailbox
+            if mailbox is None or not (mailbox.email_address or mailbox.name):
+                continue
+            response = att.response_type if att.response_type in (
+                "Unknown", "Organizer", "Tentative", "Accept", "Decline", "NoResponseReceived"
+            ) else None  # fmt: skip
+            found.append(
+                Attendee(address=mailbox.email_address or mailbox.name, name=mailbox.name, role=role, response=response)
+            )
+    return tuple(found)
+
+
+def to_neutral(
+    item: Any,
+    item_id: str,
+    *,
+    attachments: list[Any] | None = None,
+    exceptions: list[Any] = (),  # type: ignore[assignment]
+) -> Event:
+    """A neutral event from an exchangelib calendar item.
+
+    Args:
+        item: the master, single item or exception.
+        item_id: its id.
+        attachments: attachments with content (default: the item's own, usually without content).
+        exceptions: the fetched modified occurrences of a recurring master.
+    """
+    zone, name = _zone(item)
+    start, end = _times(item, zone)
+    body, is_html = body_from_ews(item.body)
+    recurrence = None
+    if getattr(item, "recurrence", None) is not None and item.recurrence.pattern is not None:
+        recurrence = to_rrule(item.recurrence, tz=zone, all_day=bool(item.is_all_day))
+    files = [a for a in (attachment_from_ews(x) for x in (attachments if attachments is not None else item.attachments or ())) if a]
+    deleted = tuple(
+        in_zone(d.start, zone) for d in getattr(item, "deleted_occurrences", None) or () if d.start is not None
+    )
+    original = getattr(item, "original_start", None) or getattr(item, "recurrence_id", None)
+    organizer = item.organizer.email_address if item.organizer is not None else None
+    return Event(
+        subject=item.subject,
+        start=start,
+        end=end,
+        timezone=name,
+        is_all_day=bool(item.is_all_day),
+        body=body,
+        body_is_html=is_html,
+        location=item.location,
+        organizer=organizer,
+        attendees=_attendees(item),
+        recurrence=recurrence,
+        exceptions=tuple(to_neutral(e, e.id) for e in exceptions),
+        deleted_occurrences=tuple(d for d in deleted if d is not None),
+        recurrence_id=in_zone(original, zone) if original is not None else None,
+        uid=item.uid,
+        reminder_minutes=item.reminder_minutes_before_start if item.reminder_is_set else None,
+        show_as=item.legacy_free_busy_status or "Busy",
+        sensitivity=item.sensitivity or "Normal",
+        categories=categories(item.categories),
+        attachments=tuple(files),
+        source_id=item_id,
+    )
+
+
+def _ews_zone(event: Event) -> EWSTimeZone:
+    if event.timezone:
+        try:
+            return EWSTimeZone(event.timezone)
+        except Exception:  # noqa: BLE001 - unknown or unmappable names fall back below
+            pass
+    start = event.start
+    if isinstance(start, dt.datetime) and isinstance(start.tzinfo, zoneinfo.ZoneInfo):
+        try:
+            return EWSTimeZone(start.tzinfo.key)
+        except Exception:  # noqa: BLE001
+            pass
+    return EWSTimeZone("UTC")
+
+
+def _local_start(event: Event, zone: dt.tzinfo) -> dt.date:
+    start = event.start
+    if isinstance(start, dt.datetime):
+        return start.astimezone(zone).date()
+    assert start is not None
+    return start
+
+
+def to_ews(event: Event, *, keep_attendee_status: bool = True, recurring: bool = True) -> tuple[CalendarItem, list[str]]:
+    """An exchangelib calendar item to create (a master keeps its recurrence; exceptions are separate)."""
+    warnings: list[str] = []
+    zone = _ews_zone(event)
+    pyzone = zoneinfo.ZoneInfo(zone.key)
+    if event.timezone and zone.key != event.timezone:
+        warnings.append(f"time zone {event.timezone!r} written as {zone.key!r}")
+    start: Any
+    end: Any
+    if event.is_all_day:
+        first = plain_date(event.start)
+        after = plain_date(event.end) if event.end is not None else None
+        start = ews_date(first)
+        last = (after - dt.timedelta(days=1)) if after is not None and first is not None and after > first else first
+        end = ews_date(last)
+    else:
+        assert isinstance(event.start, dt.datetime)
+        start = ews_datetime_in(event.start, zone)
+        end_value = event.end if isinstance(event.end, dt.datetime) else event.start
+        end = ews_datetime_in(end_value, zone)
+    attendees: dict[str, list[EWSAttendee]] = {"required": [], "optional": [], "resource": []}
+    for att in event.attendees:
+        kwargs: dict[str, Any] = {"mailbox": Mailbox(email_address=att.address, name=att.name)}
+        if keep_attendee_status and att.response:
+            kwargs["response_type"] = att.response
+        attendees[att.role].append(EWSAttendee(**kwargs))
+    recurrence = None
+    if recurring and event.recurrence:
+        try:
+            recurrence = from_rrule(event.recurrence, _local_start(event, pyzone), tz=pyzone)
+        except (ValueError, KeyError) as e:
+            warnings.append(f"recurrence {event.recurrence!r} cannot be expressed in EWS ({e}); created as a single event")
+    item = CalendarItem(
+        subject=event.subject,
+        body=body_to_ews(event.body, event.body_is_html),
+        start=start,
+        end=end,
+        is_all_day=event.is_all_day,
+        location=event.location,
+        required_attendees=attendees["required"] or None,
+        optional_attendees=attendees["optional"] or None,
+        resources=attendees["resource"] or None,
+        recurrence=recurrence,
+        uid=event.uid if recurring else None,
+        reminder_is_set=event.reminder_minutes is not None,
+        reminder_minutes_before_start=event.reminder_minutes or 0,
+        legacy_free_busy_status=event.show_as,
+        sensitivity=event.sensitivity,
+        categories=ews_categories(event.categories),
+        attachments=[attachment_to_ews(a) for a in event.attachments] or None,
+        _start_timezone=zone,
+        _end_timezone=zone,
+    )
+    return item, warnings
+
+
+def instance_index(event: Event, original_start: dt.datetime | dt.date) -> int | None:
+    """The 1-based index of the occurrence of ``event``'s series that starts at ``original_start``."""
+    if not event.recurrence or event.start is None:
+        return None
+    pyzone = zoneinfo.ZoneInfo(_ews_zone(event).key)
+    if isinstance(event.start, dt.datetime):
+        first = event.start.astimezone(pyzone).replace(tzinfo=None)
+    else:
+        first = dt.datetime.combine(event.start, dt.time())
+    if isinstance(original_start, dt.datetime):
+        target = original_start.astimezone(pyzone).replace(tzinfo=None) if original_start.tzinfo else original_start
+    else:
+        target = dt.datetime.combine(original_start, dt.time())
+    rule_text = ";".join(p for p in event.recurrence.split(";") if not p.upper().startswith("X-"))
+    if "UNTIL=" in rule_text.upper():
+        # dateutil insists that a UTC UNTIL goes with an aware start; compare by day instead.
+        parts = []
+        for p in rule_text.split(";"):
+            if p.upper().startswith("UNTIL="):
+                p = "UNTIL=" + p.split("=", 1)[1][:8] + "T235959"
+            parts.append(p)
+        rule_text = ";".join(parts)
+    rule = dateutil_rrule.rrulestr(rule_text, dtstart=first)
+    for index, moment in enumerate(rule, start=1):
+        if moment.date() == target.date() and (not isinstance(original_start, dt.datetime) or moment == target or event.is_all_day):
+            return index
+        if moment.date() > target.date() or index > 5000:
+            return None
+    return None

@@ -1,0 +1,89 @@
+"""Mail: exchangelib ``Message`` <-> :class:`~groupmigrate.items.Message`.
+
+The MIME is the message; read state, flag, categories and importance travel beside it.
+Received and sent dates are kept through PR_MESSAGE_DELIVERY_TIME / PR_CLIENT_SUBMIT_TIME
+(DateTimeReceived and DateTimeSent are read-only in EWS), and PR_MESSAGE_FLAGS marks the
+created item as delivered rather than as an unsent draft.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from typing import Any
+
+import attrs
+
+from groupmigrate.backends.ews.convert.common import categories, ews_categories, ews_datetime, utc
+from groupmigrate.backends.ews.models import FLAG_VALUES, MSGFLAG_READ, MailItem
+from groupmigrate.items import Message
+
+__all__ = ["FIELDS", "LIGHT_FIELDS", "to_ews", "to_neutral", "light_to_neutral"]
+
+#: Fields a full fetch asks for.
+FIELDS = (
+    "mime_content", "is_read", "categories", "importance", "datetime_received", "datetime_sent",
+    "size", "item_class", "flag_status",
+)  # fmt: skip
+#: Fields enough for a duplicate fingerprint (no MIME).
+LIGHT_FIELDS = ("message_id", "subject", "author", "datetime_sent", "datetime_received", "size", "item_class")
+
+_FLAG_NAMES = {value: name for name, value in FLAG_VALUES.items()}
+
+
+def to_neutral(item: Any, item_id: str) -> Message:
+    """A neutral message from a fetched exchangelib message (MIME included)."""
+    mime: bytes = item.mime_content or b""
+    flag = _FLAG_NAMES.get(getattr(item, "flag_status", None) or 0, "NotFlagged")
+    message = Message.from_mime(
+        mime,
+        is_read=bool(item.is_read),
+        flag=flag,
+        categories=categories(item.categories),
+        importance=item.importance or "Normal",
+        received=utc(item.datetime_received),
+        size=item.size or len(mime),
+        item_class=item.item_class or "IPM.Note",
+        source_id=item_id,
+    )
+    if message.sent is None and item.datetime_sent is not None:
+        message = attrs.evolve(message, sent=utc(item.datetime_sent))
+    return message
+
+
+def _address(mailbox: Any) -> str | None:
+    if mailbox is None:
+        return None
+    name: str | None = mailbox.name
+    address: str | None = mailbox.email_address
+    if name and address:
+        return email.utils.formataddr((name, address))
+    return address or name
+
+
+def light_to_neutral(item: Any, item_id: str) -> Message:
+    """A neutral message without MIME, from a listing (for duplicate detection)."""
+    return Message(
+        message_id=item.message_id,
+        subject=item.subject,
+        sender=_address(getattr(item, "author", None)),
+        sent=utc(item.datetime_sent),
+        received=utc(item.datetime_received),
+        size=item.size or 0,
+        item_class=item.item_class or "IPM.Note",
+        source_id=item_id,
+    )
+
+
+def to_ews(message: Message) -> tuple[MailItem, list[str]]:
+    """An exchangelib message to create from a neutral one (never sent: SaveOnly is the caller's job)."""
+    item = MailItem(
+        mime_content=message.mime,
+        is_read=message.is_read,
+        categories=ews_categories(message.categories),
+        importance=message.importance,
+        flag_status=FLAG_VALUES[message.flag] if message.flag != "NotFlagged" else None,
+        delivery_time=ews_datetime(message.received),
+        submit_time=ews_datetime(message.sent),
+        message_flags=MSGFLAG_READ if message.is_read else 0,
+    )
+    return item, []

@@ -1,0 +1,48 @@
+"""Notes: EWS sticky notes (``IPM.StickyNote`` items, returned as ``Message``) <-> :class:`~groupmigrate.items.Note`.
+
+exchangelib has no note model; notes are read and written as :class:`~.models.MailItem`
+with ItemClass ``IPM.StickyNote`` and the colour in PidLidNoteColor. Creation and change
+times are server-set and are not carried to the destination.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exchangelib.properties import Body as EWSBody
+
+from groupmigrate.backends.ews.convert.common import body_from_ews, categories, ews_categories, utc
+from groupmigrate.backends.ews.models import NOTE_COLOR_VALUES, MailItem
+from groupmigrate.items import Note
+
+__all__ = ["FIELDS", "NOTE_CLASS", "to_ews", "to_neutral"]
+
+NOTE_CLASS = "IPM.StickyNote"
+FIELDS = ("subject", "body", "categories", "datetime_created", "last_modified_time", "note_color", "item_class")
+
+_COLOR_NAMES = {v: k for k, v in NOTE_COLOR_VALUES.items()}
+
+
+def to_neutral(item: Any, item_id: str) -> Note:
+    body, _ = body_from_ews(item.body)
+    return Note(
+        subject=item.subject,
+        body=body,
+        color=_COLOR_NAMES.get(getattr(item, "note_color", None)),  # type: ignore[arg-type]
+        categories=categories(item.categories),
+        created=utc(item.datetime_created),
+        modified=utc(item.last_modified_time),
+        source_id=item_id,
+    )
+
+
+def to_ews(note: Note) -> tuple[MailItem, list[str]]:
+    item = MailItem(
+        item_class=NOTE_CLASS,
+        subject=note.subject or (note.body or "").split("\n", 1)[0][:255] or None,
+        body=EWSBody(note.body) if note.body is not None else None,
+        categories=ews_categories(note.categories),
+        note_color=NOTE_COLOR_VALUES[note.color] if note.color else None,
+        is_read=True,
+    )
+    return item, []

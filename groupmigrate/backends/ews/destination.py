@@ -1,0 +1,433 @@
+"""Writing a mailbox over EWS: folders, batched creation with per-item results, duplicate listing.
+
+Nothing is ever sent: mail is created with MessageDisposition ``SaveOnly`` and calendar items
+with SendMeetingInvitations ``SendToNone``. One CreateItem carries a whole batch; items the
+server refused are reported one by one, transient refusals are tried again (twice), and a
+batch whose answer was lost is checked against the folder before anything is sent again,
+so a retry never creates a second copy.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import attrs
+from exchangelib.attachments import FileAttachment
+from exchangelib.items import SAVE_ONLY, SEND_TO_NONE, CalendarItem
+from exchangelib.properties import OccurrenceItemId, ParentItemId
+
+from groupmigrate.backends.ews import folders as tree
+from groupmigrate.backends.ews.convert import calendar as cal
+from groupmigrate.backends.ews.convert import contacts, mail, notes, tasks
+from groupmigrate.backends.ews.convert.common import attachment_to_ews, body_to_ews, ews_datetime_in
+from groupmigrate.backends.ews.endpoint import Endpoint
+from groupmigrate.backends.ews.errors import item_error
+from groupmigrate.backends.ews.mailbox import MailboxBase
+from groupmigrate.backends.ews.models import MailItem
+from groupmigrate.backends.ews.services import (
+    AnyErrorCreateAttachment,
+    AnyErrorCreateItem,
+    AnyErrorDeleteItem,
+    AnyErrorUpdateItem,
+    CreateFolderRecords,
+    FolderRecord,
+    folder_id,
+)
+from groupmigrate.capabilities import Capabilities
+from groupmigrate.errors import ConnectionFailed, GroupmigrateError, TransientError
+from groupmigrate.items import Contact, Event, Folder, Item, ItemType, Message, Note, Task
+from groupmigrate.protocols import CreateResult
+
+__all__ = ["EWSDestination", "EWSDestinationMailbox"]
+
+#: CreateItem attempts per batch (transient per-item errors and lost answers are tried again)
+_ATTEMPTS = 4
+
+
+@attrs.define
+class _Pending:
+    index: int
+    item: Item
+    ews: Any
+    warnings: list[str]
+
+
+class EWSDestinationMailbox(MailboxBase):
+    """Write access to one mailbox (see :class:`~groupmigrate.protocols.DestinationMailbox`)."""
+
+    def __init__(self, *args: Any, capabilities: Capabilities, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._caps = capabilities
+        self._children: dict[str, dict[str, FolderRecord]] | None = None
+        self._ensured: dict[tuple[str, ...], Folder] = {}
+
+    # -- folders --------------------------------------------------------------------------
+    def _tree(self) -> dict[str, dict[str, FolderRecord]]:
+        if self._children is None:
+            children: dict[str, dict[str, FolderRecord]] = collections.defaultdict(dict)
+            for record in self._records():
+                children[record.parent_id or ""][record.name.lower()] = record
+            self._children = children
+        return self._children
+
+    def ensure_folder(self, folder: Folder) -> Folder:
+        """The destination folder for a source folder: same role, else same path (created if missing)."""
+        with self._lock:
+            return self._ensure(folder)
+
+    def _ensure(self, folder: Folder) -> Folder:
+        known = self._ensured.get(folder.path)
+        if known is not None:
+            return attrs.evolve(known, kind=folder.kind)
+        self._top()
+        if folder.role is not None:
+            record = self._role_records.get(folder.role)
+            if record is not None:
+                found = Folder(path=(record.name,), kind=folder.kind, role=folder.role, folder_id=record.id, display_name=record.name)
+                self._ensured[folder.path] = found
+                return found
+        if len(folder.path) == 1:
+            parent_id = self._top().id
+            parent_path: tuple[str, ...] = ()
+        else:
+            parent = self._ensure(Folder(path=folder.parent_path, kind=folder.kind))
+            assert parent.folder_id is not None
+            parent_id, parent_path = parent.folder_id, parent.path
+        record = self._tree()[parent_id].get(folder.name.lower()) or self._create_folder(parent_id, folder)
+        found = Folder(
+            path=(*parent_path, record.name), kind=folder.kind, role=folder.role, folder_id=record.id, display_name=record.name
+        )
+        self._ensured[folder.path] = found
+        return found
+
+    def _create_folder(self, parent_id: str, folder: Folder) -> FolderRecord:
+        folder_class = tree.FOLDER_CLASSES[folder.kind]
+
+        def run() -> Any:
+            svc = CreateFolderRecords(account=self._account, chunk_size=1)
+            return list(svc.call(parent_folder=folder_id(parent_id), folders=[(folder.name, folder_class)]))[0]
+
+        result = self._call_create_folder(run, parent_id, folder.name)
+        if isinstance(result, Exception):
+            raise GroupmigrateError(f"cannot create folder {folder}: {type(result).__name__}: {result}")
+        record = FolderRecord(
+            id=result.id, changekey=result.changekey, parent_id=parent_id, name=folder.name, folder_class=folder_class, tag="Folder"
+        )
+        self._tree()[parent_id][folder.name.lower()] = record
+        return record
+
+    def _call_create_folder(self, run: Any, parent_id: str, name: str) -> Any:
+        try:
+            result = self._call(run, idempotent=False)
+        except ConnectionFailed:
+            # The folder may have been created before the answer was lost: look before retrying.
+            self._children = None
+            existing = self._tree()[parent_id].get(name.lower())
+            if existing is not None:
+                return existing
+            result = self._call(run, idempotent=False)
+        if type(result).__name__ == "ErrorFolderExists":
+            self._children = None
+            existing = self._tree()[parent_id].get(name.lower())
+            if existing is not None:
+                return existing
+        return result
+
+    # -- creating items -------------------------------------------------------------------
+    def _to_ews(self, item: Item) -> tuple[Any, list[str]]:
+        if isinstance(item, Message):
+            return mail.to_ews(item)
+        if isinstance(item, Note):
+            return notes.to_ews(item)
+        if isinstance(item, Task):
+            return tasks.to_ews(item)
+        if isinstance(item, Contact):
+            if item.is_distribution_list and not self._caps.supports_distribution_lists:
+                raise ValueError("this server does not support distribution lists")
+            return contacts.to_ews(item, photo_supported=self._caps.supports_contact_photo)
+        if isinstance(item, Event):
+            return cal.to_ews(item, keep_attendee_status=self._caps.preserves_attendee_status)
+        raise ValueError(f"unsupported item type {type(item).__name__}")
+
+    def create_items(self, folder: Folder, items: Sequence[Item]) -> list[CreateResult]:
+        """Create ``items`` in ``folder``; one result per item, in order. Never sends anything."""
+        results: list[CreateResult | None] = [None] * len(items)
+        pending: list[_Pending] = []
+        for index, item in enumerate(items):
+            try:
+                ews, warnings = self._to_ews(item)
+            except (ValueError, TypeError, KeyError) as e:
+                results[index] = CreateResult(ok=False, error=f"cannot be written to this server: {e}", code="Unsupported")
+                continue
+            pending.append(_Pending(index, item, ews, warnings))
+        created: list[tuple[_Pending, Any]] = []
+        target = folder_id(self._fid(folder))
+        for attempt in range(_ATTEMPTS):
+            if not pending:
+                break
+            try:
+                answers = self._send(pending, target)
+            except ConnectionFailed as e:
+                if not getattr(e, "maybe_applied", False):
+                    if created:
+                        self._give_up(pending, results, str(e))
+                        break
+                    raise
+                try:
+                    pending = self._recover(folder, pending, results, created)
+                except GroupmigrateError as lost:
+                    self._give_up(pending, results, f"the connection broke while creating and the folder could not be checked: {lost}", "ConnectionLost")
+                    break
+                continue
+            except TransientError as e:
+                if created:
+                    self._give_up(pending, results, str(e))
+                    break
+                raise
+            again: list[_Pending] = []
+            for entry, answer in zip(pending, answers):
+                if isinstance(answer, Exception):
+                    message, code, transient = item_error(answer)
+                    if transient and attempt + 1 < _ATTEMPTS:
+                        again.append(entry)
+                        continue
+                    results[entry.index] = CreateResult(ok=False, error=message, code=code, transient=transient)
+                else:
+                    created.append((entry, answer))
+                    results[entry.index] = CreateResult(ok=True, item_id=answer.id, warnings=tuple(entry.warnings))
+            pending = again
+        self._after_create(created, results)
+        unconfirmed = CreateResult(
+            ok=False,
+            error=f"not confirmed by the server after {_ATTEMPTS} attempts (connection lost); run again to retry",
+            code="ConnectionLost",
+            transient=True,
+        )
+        return [r if r is not None else unconfirmed for r in results]
+
+    def _send(self, pending: Sequence[_Pending], target: Any) -> list[Any]:
+        def run() -> list[Any]:
+            svc = AnyErrorCreateItem(account=self._account, chunk_size=len(pending))
+            return list(
+                svc.create(
+                    items=[p.ews for p in pending],
+                    folder=target,
+                    message_disposition=SAVE_ONLY,
+                    send_meeting_invitations=SEND_TO_NONE,
+                )
+            )
+
+        return self._call(run, idempotent=False)
+
+    @staticmethod
+    def _give_up(pending: Sequence[_Pending], results: list[CreateResult | None], reason: str, code: str = "ServerUnavailable") -> None:
+        for entry in pending:
+            results[entry.index] = CreateResult(ok=False, error=reason, code=code, transient=True)
+
+    def _recover(
+        self,
+        folder: Folder,
+        pending: list[_Pending],
+        results: list[CreateResult | None],
+        created: list[tuple[_Pending, Any]],
+    ) -> list[_Pending]:
+        """After a lost answer: mark the items the folder now holds as created, return the rest."""
+        from groupmigrate.dedup import fingerprint
+
+        present: dict[str, list[str]] = collections.defaultdict(list)
+        for existing in self.existing(folder, folder.kind):
+            present[fingerprint(existing)].append(existing.source_id or "")
+        remaining = []
+        for entry in pending:
+            ids = present.get(fingerprint(entry.item))
+            if ids:
+                item_id = ids.pop(0)
+                note = "the connection broke while creating; the item was found on the destination afterwards"
+                results[entry.index] = CreateResult(ok=True, item_id=item_id, warnings=(*entry.warnings, note))
+                created.append((entry, None))
+            else:
+                remaining.append(entry)
+        return remaining
+
+    # -- after creation: attachments and occurrences ---------------------------------------
+    def _after_create(self, created: list[tuple[_Pending, Any]], results: list[CreateResult | None]) -> None:
+        def warn(entry: _Pending, text: str) -> None:
+            current = results[entry.index]
+            if current is not None:
+                results[entry.index] = attrs.evolve(current, warnings=(*current.warnings, text))
+
+        with_files = [(e, a) for e, a in created if a is not None and _expected_attachments(e.ews)]
+        if with_files:
+            try:
+                self._repair_attachments(with_files, warn)
+            except GroupmigrateError as exc:
+                for entry, _ in with_files:
+                    warn(entry, f"attachments could not be verified: {exc}")
+        recurring = [
+            (e, a) for e, a in created
+            if a is not None and isinstance(e.item, Event) and (e.item.exceptions or e.item.deleted_occurrences) and e.ews.recurrence
+        ]  # fmt: skip
+        for entry, answer in recurring:
+            try:
+                self._apply_occurrences(entry, answer.id, warn)
+            except GroupmigrateError as exc:
+                warn(entry, f"modified/deleted occurrences not applied: {exc}")
+
+    def _repair_attachments(self, with_files: list[tuple[_Pending, Any]], warn: Any) -> None:
+        """Re-add attachments the server dropped from CreateItem (some servers do, silently)."""
+        suspicious = [(e, a) for e, a in with_files if len(a.attachments or ()) < len(_expected_attachments(e.ews))]
+        if not suspicious:
+            return
+        ids = [a.id for _, a in suspicious]
+        model = type(suspicious[0][0].ews)
+        got = self._get_items(ids, model, ("attachments",))
+        for (entry, answer), stored in zip(suspicious, got):
+            if isinstance(stored, Exception):
+                warn(entry, f"attachments could not be verified: {stored}")
+                continue
+            have = collections.Counter(att.name for att in stored.attachments or ())
+            missing = []
+            for att in _expected_attachments(entry.ews):
+                if have[att.name] > 0:
+                    have[att.name] -= 1
+                else:
+                    missing.append(att)
+            if not missing:
+                continue
+            parent = ParentItemId(id=stored.id, changekey=stored.changekey)
+
+            def run(parent: Any = parent, files: list[Any] = missing) -> list[Any]:
+                svc = AnyErrorCreateAttachment(account=self._account, chunk_size=len(files))
+                fresh = [attachment_to_ews(_neutral_attachment(f), as_contact_photo=bool(f.is_contact_photo)) for f in files]
+                return list(svc.call(parent_item=parent, items=fresh))
+
+            answers = self._call(run, idempotent=False)
+            failed = [f.name for f, r in zip(missing, answers) if isinstance(r, Exception)]
+            added = len(missing) - len(failed)
+            if added:
+                warn(entry, f"{added} attachment(s) re-added with CreateAttachment: the server dropped them from CreateItem")
+            if failed:
+                warn(entry, f"attachments lost: {', '.join(failed)}")
+
+    def _apply_occurrences(self, entry: _Pending, master_id: str, warn: Any) -> None:
+        event: Event = entry.item  # type: ignore[assignment]
+        zone = entry.ews._start_timezone
+        updates = []
+        for exception in event.exceptions:
+            original = exception.recurrence_id or exception.start
+            index = cal.instance_index(event, original) if original is not None else None
+            if index is None:
+                warn(entry, f"modified occurrence {original} is not part of the series; not applied")
+                continue
+            target = CalendarItem(account=self._account, _id=OccurrenceItemId(id=master_id, instance_index=index))
+            names = []
+            for name, value in (
+                ("subject", exception.subject),
+                ("body", body_to_ews(exception.body, exception.body_is_html)),
+                ("location", exception.location),
+                ("legacy_free_busy_status", exception.show_as),
+            ):
+                if value is not None:
+                    setattr(target, name, value)
+                    names.append(name)
+            if not exception.is_all_day and exception.start is not None and exception.end is not None:
+                target.start = ews_datetime_in(exception.start, zone)  # type: ignore[arg-type]
+                target.end = ews_datetime_in(exception.end, zone)  # type: ignore[arg-type]
+                target._start_timezone = zone
+                target._end_timezone = zone
+                names += ["start", "end"]
+            updates.append((target, names, original))
+        if updates:
+
+            def run_updates() -> list[Any]:
+                svc = AnyErrorUpdateItem(account=self._account, chunk_size=len(updates))
+                return list(
+                    svc.call(
+                        items=[(t, n) for t, n, _ in updates],
+                        conflict_resolution="AlwaysOverwrite",
+                        message_disposition=SAVE_ONLY,
+                        send_meeting_invitations_or_cancellations=SEND_TO_NONE,
+                        suppress_read_receipts=True,
+                    )
+                )
+
+            for (_, _, original), answer in zip(updates, self._call(run_updates, idempotent=False)):
+                if isinstance(answer, Exception):
+                    warn(entry, f"modified occurrence {original} not applied: {item_error(answer)[0]}")
+        deletions = []
+        for original in event.deleted_occurrences:
+            index = cal.instance_index(event, original)
+            if index is None:
+                warn(entry, f"deleted occurrence {original} is not part of the series")
+                continue
+            deletions.append((OccurrenceItemId(id=master_id, instance_index=index), original))
+        if deletions:
+
+            def run_deletes() -> list[Any]:
+                svc = AnyErrorDeleteItem(account=self._account, chunk_size=len(deletions))
+                return list(
+                    svc.call(
+                        items=[d for d, _ in deletions],
+                        delete_type="HardDelete",
+                        send_meeting_cancellations=SEND_TO_NONE,
+                        affected_task_occurrences="AllOccurrences",
+                        suppress_read_receipts=True,
+                    )
+                )
+
+            for (_, original), answer in zip(deletions, self._call(run_deletes, idempotent=False)):
+                if isinstance(answer, Exception):
+                    warn(entry, f"deleted occurrence {original} not removed: {item_error(answer)[0]}")
+
+    # -- listing for duplicate detection ----------------------------------------------------
+    def existing(self, folder: Folder, item_type: ItemType) -> Iterator[Item]:
+        """The items in ``folder`` with the fields their fingerprints need (mail without MIME)."""
+        if item_type == "mail":
+            for item in self._list(folder, mail.LIGHT_FIELDS, model=MailItem):
+                if hasattr(item, "message_id"):
+                    yield mail.light_to_neutral(item, item.id)
+            return
+        ids = [ref.id for ref in self.list_items(folder)]
+        for start in range(0, len(ids), 100):
+            yield from self._read(item_type, ids[start : start + 100], light=True)
+
+    def free_space(self) -> int | None:
+        """None: EWS does not tell a mailbox's remaining quota."""
+        return None
+
+
+def _expected_attachments(ews: Any) -> list[Any]:
+    return [a for a in getattr(ews, "attachments", None) or () if isinstance(a, FileAttachment)]
+
+
+def _neutral_attachment(att: FileAttachment) -> Any:
+    from groupmigrate.items import Attachment
+
+    return Attachment(
+        name=att.name or "attachment",
+        content=att._content or b"",
+        content_type=att.content_type or "application/octet-stream",
+        is_inline=bool(att.is_inline),
+        content_id=att.content_id,
+        is_contact_photo=bool(att.is_contact_photo),
+    )
+
+
+class EWSDestination(Endpoint):
+    """An EWS server that mailboxes are written to (arguments as for :class:`~groupmigrate.backends.ews.EWSSource`)."""
+
+    read_only = False
+
+    def open_mailbox(self, address: str, auth: Any = None) -> EWSDestinationMailbox:
+        """The mailbox ``address``; ``auth`` overrides the endpoint's credentials (per-user login)."""
+        connection, owned = self._connection_for(address, auth)
+        return EWSDestinationMailbox(
+            connection,
+            address,
+            impersonation=self._impersonation_for(auth),
+            owns_connection=owned,
+            capabilities=self.capabilities,
+        )
+

@@ -1,0 +1,116 @@
+"""What EWSSource and EWSDestination share: validated settings, capabilities, connections."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import attrs
+
+from groupmigrate.auth import Auth, BasicAuth, OAuth2ClientCredentials, TokenProvider
+from groupmigrate.backends.ews.connection import Connection, Settings, autodiscover_url
+from groupmigrate.backends.ews.profiles import get_profile
+from groupmigrate.capabilities import Capabilities
+from groupmigrate.errors import ConfigError
+
+__all__ = ["Endpoint"]
+
+log = logging.getLogger(__name__)
+
+
+class Endpoint:
+    """One EWS server endpoint with its default credentials.
+
+    Args:
+        url: the EWS URL (``https://host/EWS/Exchange.asmx``); None to autodiscover it per mailbox
+            (Exchange profiles only).
+        auth: BasicAuth, OAuth2ClientCredentials or TokenProvider.
+        impersonation: open other mailboxes with the ExchangeImpersonation header (True), or
+            as a delegate with the endpoint's credentials (False). Per-user credentials
+            passed to ``open_mailbox`` always log in as that user.
+        profile: ``generic``, ``exchange``, ``exchange-online`` or ``workmail``.
+        verify_tls: check the server's TLS certificate (switch off only for a test server).
+        max_connections: concurrent HTTP connections to the server (capped by the profile).
+        timeout: seconds to wait for one HTTP answer.
+        max_retry_wait: the most seconds one call waits on a busy server before raising
+            :class:`~groupmigrate.errors.Throttled`.
+    """
+
+    read_only = False
+
+    def __init__(
+        self,
+        url: str | None = None,
+        auth: Auth | None = None,
+        *,
+        impersonation: bool = True,
+        profile: str = "generic",
+        verify_tls: bool = True,
+        max_connections: int = 4,
+        timeout: float = 120,
+        max_retry_wait: float = 300,
+    ) -> None:
+        if auth is None or not isinstance(auth, (BasicAuth, OAuth2ClientCredentials, TokenProvider)):
+            raise ConfigError("give BasicAuth, OAuth2ClientCredentials or TokenProvider", key="auth")
+        the_profile = get_profile(profile)
+        if url is None and not the_profile.autodiscover:
+            raise ConfigError(
+                f"the {profile} profile has no autodiscover: give the EWS URL (e.g. https://ews.mail.<region>.awsapps.com/EWS/Exchange.asmx)",
+                key="url",
+            )
+        if url is not None and not url.lower().startswith(("https://", "http://")):
+            raise ConfigError(f"{url!r} is not an http(s) URL", key="url")
+        if max_connections < 1:
+            raise ConfigError("must be at least 1", key="max_connections")
+        limit = the_profile.capabilities.max_connections
+        if max_connections > limit:
+            log.warning("max_connections %d capped at %d for the %s profile", max_connections, limit, profile)
+            max_connections = limit
+        if timeout <= 0 or max_retry_wait < 0:
+            raise ConfigError("timeout must be positive and max_retry_wait not negative", key="timeout")
+        self.url = url
+        self.settings = Settings(
+            url=url,
+            auth=auth,
+            profile=the_profile,
+            impersonation=impersonation,
+            verify_tls=verify_tls,
+            max_connections=max_connections,
+            timeout=timeout,
+            max_retry_wait=max_retry_wait,
+            read_only=self.read_only,
+        )
+        self._connections: dict[tuple[str, Any], Connection] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.url!r}, profile={self.settings.profile.name!r})"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this server supports, from its profile."""
+        return attrs.evolve(self.settings.profile.capabilities, max_connections=self.settings.max_connections)
+
+    def _impersonation_for(self, auth: Auth | None) -> bool:
+        return self.settings.impersonation and auth is None
+
+    def _connection_for(self, address: str, auth: Auth | None) -> tuple[Connection, bool]:
+        """The connection for a mailbox, and whether the mailbox owns it (per-user credentials)."""
+        credentials = auth or self.settings.auth
+        url = self.url or autodiscover_url(self.settings, address, credentials)
+        if auth is not None:
+            return Connection(self.settings, auth, url), True
+        with self._lock:
+            key = (url, None)
+            connection = self._connections.get(key)
+            if connection is None:
+                connection = self._connections[key] = Connection(self.settings, credentials, url)
+            return connection, False
+
+    def close(self) -> None:
+        """Close every connection of this endpoint."""
+        with self._lock:
+            for connection in self._connections.values():
+                connection.close()
+            self._connections.clear()

@@ -1,0 +1,214 @@
+"""The one place where exchangelib, requests and socket errors become groupmigrate errors.
+
+:func:`classify` looks at an exception raised anywhere below the backend (exchangelib's
+error classes, requests' connection errors, the HTTP status errors of our response policy)
+and returns a :class:`Verdict`: the groupmigrate error to raise, and whether a retry may
+help (``throttle``: the server asked us to wait; ``connection``: the link broke). The retry
+loop (:mod:`.retry`) acts on the verdict; nothing else in the backend inspects foreign
+exceptions. Messages name the account and server but never a secret.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+from typing import Literal
+
+import attrs
+import exchangelib.errors as ex
+import requests.exceptions
+import urllib3.exceptions
+
+from groupmigrate.errors import (
+    AccessDenied,
+    AuthenticationError,
+    ConfigError,
+    ConnectionFailed,
+    GroupmigrateError,
+    MailboxNotFound,
+    Throttled,
+)
+
+__all__ = ["ConnectionClosed", "ServerUnavailable", "Verdict", "classify", "item_error"]
+
+Kind = Literal["fatal", "throttle", "connection"]
+
+
+class ServerUnavailable(ex.TransportError):  # type: ignore[misc]
+    """The server answered with an HTTP status that means "not now" (503, 502, 504, 429, 500 page)."""
+
+    def __init__(self, status: int, retry_after: float | None = None, closed: bool = False) -> None:
+        super().__init__(f"HTTP {status}" + (f", Retry-After {retry_after:g} s" if retry_after else ""))
+        self.status = status
+        self.retry_after = retry_after
+        self.closed = closed
+
+
+class ConnectionClosed(ex.TransportError):  # type: ignore[misc]
+    """The server closed the connection on an error answer; the next request reconnects."""
+
+
+@attrs.frozen
+class Verdict:
+    """What to do about an exception.
+
+    Attributes:
+        kind: ``fatal`` (give up), ``throttle`` (wait, then retry) or ``connection`` (reconnect, retry).
+        error: the groupmigrate error to raise when giving up.
+        wait: seconds the server asked us to wait, when it said.
+        sent: False when the request certainly never reached the server (safe to repeat a write).
+    """
+
+    kind: Kind
+    error: GroupmigrateError
+    wait: float | None = None
+    sent: bool = True
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+_NOT_SENT = (
+    urllib3.exceptions.NewConnectionError,
+    urllib3.exceptions.ConnectTimeoutError,
+    requests.exceptions.ConnectTimeout,
+    ConnectionRefusedError,
+)
+_TLS = (requests.exceptions.SSLError, ssl.SSLError, urllib3.exceptions.SSLError)
+_LINK = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.HTTPError,
+    ConnectionError,
+    socket.timeout,
+    TimeoutError,
+)
+_THROTTLE = (
+    ex.ErrorServerBusy,
+    ex.ErrorTooManyObjectsOpened,
+    ex.ErrorExceededConnectionCount,
+    ex.ErrorInternalServerTransientError,
+    ex.ErrorMailboxStoreUnavailable,
+    ex.ErrorMailboxMoveInProgress,
+    ex.ErrorMailboxFailover,
+    ex.ErrorConnectionFailedTransientError,
+    ex.ErrorProxyRequestProcessingFailed,
+    ex.RateLimitError,
+)
+_NOT_FOUND = (ex.ErrorNonExistentMailbox, ex.ErrorInvalidMailbox, ex.ErrorMissingEmailAddress, ex.ErrorNameResolutionNoMailbox)
+_DENIED = (
+    ex.ErrorImpersonateUserDenied,
+    ex.ErrorImpersonationDenied,
+    ex.ErrorImpersonationFailed,
+    ex.ErrorAccessDenied,
+    ex.ErrorAccountDisabled,
+    ex.ErrorInvalidLicense,
+    ex.ErrorProxyRequestNotAllowed,
+)
+_VERSION = (
+    ex.ErrorInvalidServerVersion,
+    ex.ErrorInvalidSchemaVersionForMailboxVersion,
+    ex.ErrorIncorrectSchemaVersion,
+)
+_BAD_ANSWER = (ex.SOAPError, ex.MalformedResponseError)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text[:300]
+
+
+def classify(exc: BaseException, *, server: str = "the server", mailbox: str | None = None) -> Verdict:
+    """Decide what an exception from below the backend means.
+
+    Args:
+        exc: the exception raised while talking to the server.
+        server: the endpoint, for messages.
+        mailbox: the mailbox being worked on, for messages.
+    """
+    who = f" for {mailbox}" if mailbox else ""
+    if isinstance(exc, GroupmigrateError):
+        return Verdict("fatal", exc)
+    chain = list(_chain(exc))
+    if any(isinstance(e, _TLS) for e in chain):
+        return Verdict(
+            "fatal", ConnectionFailed(f"TLS failure talking to {server}: the certificate could not be verified or the handshake failed")
+        )
+    if isinstance(exc, ex.UnauthorizedError):
+        return Verdict("fatal", AuthenticationError(f"{server} rejected the credentials{who} (wrong password, bad or expired token)"))
+    if isinstance(exc, ex.CASError):
+        return Verdict("fatal", AccessDenied(f"{server} refused access{who}: {exc.cas_error}"))
+    if isinstance(exc, _NOT_FOUND):
+        return Verdict("fatal", MailboxNotFound(f"{server} has no mailbox {mailbox or ''}: {_short(exc)}".replace("  ", " ")))
+    if isinstance(exc, ex.ErrorImpersonateUserDenied | ex.ErrorImpersonationDenied | ex.ErrorImpersonationFailed):
+        return Verdict("fatal", AccessDenied(f"the account may not impersonate {mailbox or 'this mailbox'} on {server}: {_short(exc)}"))
+    if isinstance(exc, _DENIED):
+        return Verdict("fatal", AccessDenied(f"access denied{who} on {server}: {_short(exc)}"))
+    if isinstance(exc, _VERSION):
+        return Verdict(
+            "fatal",
+            ConfigError(f"{server} rejected the EWS version requested ({_short(exc)}); check the profile", key="profile"),
+        )
+    if isinstance(exc, ex.RedirectError):
+        return Verdict("fatal", ConfigError(f"{server} redirected to {exc.url}; use that EWS URL", key="url"))
+    if isinstance(exc, ServerUnavailable):
+        return Verdict("throttle", Throttled(f"{server} answered HTTP {exc.status}", retry_after=exc.retry_after), wait=exc.retry_after, sent=False)
+    if isinstance(exc, ConnectionClosed):
+        return Verdict("connection", ConnectionFailed(f"{server} closed the connection: {_short(exc)}"))
+    busy = next((e for e in chain if isinstance(e, _THROTTLE)), None)
+    if busy is not None:
+        # exchangelib turns a broken link into ErrorServerBusy when several sessions are open,
+        # and a busy answer to its version probe into TransportError; the original error is
+        # kept in the chain.
+        if busy is exc and any(isinstance(e, ex.ErrorTimeoutExpired) for e in chain[1:]):
+            return _link_verdict(chain, server)
+        wait = getattr(busy, "back_off", None) if isinstance(busy, ex.ErrorServerBusy) else None
+        if isinstance(busy, ex.RateLimitError):
+            wait = busy.wait
+        return Verdict("throttle", Throttled(f"{server} is busy{who}: {_short(busy)}", retry_after=wait), wait=wait, sent=False)
+    if isinstance(exc, ex.ErrorTimeoutExpired) or any(isinstance(e, _LINK) for e in chain):
+        return _link_verdict(chain, server)
+    if isinstance(exc, _BAD_ANSWER) or isinstance(exc, ex.TransportError) and "not XML" in str(exc):
+        return Verdict(
+            "connection",
+            ConnectionFailed(f"{server} did not answer with EWS XML (an HTML page or broken XML); check the EWS URL: {_short(exc)}"),
+        )
+    if isinstance(exc, ex.EWSError):
+        code = type(exc).__name__
+        return Verdict("fatal", GroupmigrateError(f"{server} failed{who}: {code}: {_short(exc)}"))
+    raise exc
+
+
+def _link_verdict(chain: list[BaseException], server: str) -> Verdict:
+    sent = not any(isinstance(e, _NOT_SENT) for e in chain)
+    timed_out = any(isinstance(e, requests.exceptions.Timeout | socket.timeout | TimeoutError) for e in chain)
+    what = "did not answer in time" if timed_out else ("is unreachable" if not sent else "dropped the connection")
+    return Verdict("connection", ConnectionFailed(f"{server} {what}"), sent=sent)
+
+
+#: Per-item error codes that a retry of the same item may cure.
+_TRANSIENT_ITEM = (
+    ex.ErrorServerBusy,
+    ex.ErrorTimeoutExpired,
+    ex.ErrorBatchProcessingStopped,
+    ex.ErrorInternalServerTransientError,
+    ex.ErrorMailboxStoreUnavailable,
+    ex.ErrorTooManyObjectsOpened,
+    ex.ErrorConnectionFailedTransientError,
+)
+
+
+def item_error(exc: BaseException) -> tuple[str, str, bool]:
+    """``(message, code, transient)`` for an error the server returned for one item."""
+    code = type(exc).__name__
+    if isinstance(exc, ex.ErrorMessageSizeExceeded):
+        return f"the item is larger than the server accepts: {_short(exc)}", code, False
+    return _short(exc) or code, code, isinstance(exc, _TRANSIENT_ITEM)

@@ -1,0 +1,158 @@
+"""exchangelib item models with the extra properties a migration reads and writes.
+
+exchangelib's ``register()`` would add extended properties to its own classes for the whole
+process; these subclasses carry them instead, so other users of exchangelib see no change.
+
+* :class:`MailItem` is an EWS ``Message`` (mail and sticky notes, which EWS returns as
+  ``Message`` elements with ItemClass ``IPM.StickyNote``) with a writable ItemClass and the
+  MAPI properties EWS has no first-class field for: flag status (PidTagFlagStatus 0x1090),
+  delivery and submit time (0x0E06 / 0x0039: DateTimeReceived/DateTimeSent are read-only),
+  message flags (0x0E07, so a created mail is not shown as an unsent draft) and note colour
+  (PidLidNoteColor).
+* :data:`FOLDER_HIDDEN` marks hidden folders (PR_ATTR_HIDDEN 0x10F4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exchangelib.extended_properties import ExtendedProperty
+from exchangelib.fields import CharField, ExtendedPropertyField, Field
+from exchangelib.items import Message, PostItem, Task
+from exchangelib.properties import ExtendedFieldURI, Fields
+from exchangelib.util import TNS
+
+__all__ = [
+    "FOLDER_HIDDEN",
+    "DeliveryTime",
+    "FlagStatus",
+    "Hidden",
+    "MailItem",
+    "MessageFlags",
+    "NoteColor",
+    "NotePost",
+    "SubmitTime",
+    "TaskDateCompleted",
+    "TaskItem",
+]
+
+#: PidLidNoteColor values, in the order of items.NOTE_COLORS' MAPI numbering.
+NOTE_COLOR_VALUES = {"Blue": 0, "Green": 1, "Pink": 2, "Yellow": 3, "White": 4}
+#: PidTagFlagStatus values.
+FLAG_VALUES = {"NotFlagged": 0, "Complete": 1, "Flagged": 2}
+MSGFLAG_READ = 0x1
+
+
+class _MatchedProperty(ExtendedProperty):  # type: ignore[misc]
+    """An extended property matched by number, not by spelling.
+
+    Servers echo ``PropertyTag="0x39"`` or ``"0x0039"`` and property set ids in either case;
+    exchangelib compares the strings and would miss the value.
+    """
+
+    @classmethod
+    def is_property_instance(cls, elem: Any) -> bool:
+        uri = elem.find(ExtendedFieldURI.response_tag())
+        if uri is None or uri.get("PropertyType") != cls.property_type:
+            return False
+        if cls.property_tag is not None:
+            tag = uri.get("PropertyTag")
+            try:
+                return tag is not None and int(tag, 16) == cls.property_tag_as_int()
+            except ValueError:
+                return False
+        set_id = (uri.get("PropertySetId") or "").lower()
+        prop_id = uri.get("PropertyId")
+        try:
+            return set_id == str(cls.property_set_id).lower() and prop_id is not None and int(prop_id, 0) == cls.property_id
+        except ValueError:
+            return False
+
+
+class FlagStatus(_MatchedProperty):
+    property_tag = 0x1090
+    property_type = "Integer"
+
+
+class DeliveryTime(_MatchedProperty):
+    property_tag = 0x0E06
+    property_type = "SystemTime"
+
+
+class SubmitTime(_MatchedProperty):
+    property_tag = 0x0039
+    property_type = "SystemTime"
+
+
+class MessageFlags(_MatchedProperty):
+    property_tag = 0x0E07
+    property_type = "Integer"
+
+
+class NoteColor(_MatchedProperty):
+    property_set_id = "0006200E-0000-0000-C000-000000000046"
+    property_id = 0x8B00
+    property_type = "Integer"
+
+
+class TaskDateCompleted(_MatchedProperty):
+    """PidLidTaskDateCompleted: EWS's CompleteDate is read-only (the server stamps "now")."""
+
+    property_set_id = "00062003-0000-0000-C000-000000000046"
+    property_id = 0x810F
+    property_type = "SystemTime"
+
+
+class Hidden(_MatchedProperty):
+    property_tag = 0x10F4
+    property_type = "Boolean"
+
+
+def _fields_with_extras(base: Fields, extras: list[Field]) -> Fields:
+    """A copy of ``base`` with ItemClass writable and ``extras`` where EWS expects extended properties."""
+    fields = base.copy()
+    index = fields.index_by_name("item_class")
+    fields[index] = CharField("item_class", field_uri="item:ItemClass")
+    fields._dict["item_class"] = fields[index]
+    position = fields.index_by_name("has_attachments") + 1
+    for offset, field in enumerate(extras):
+        fields.insert(position + offset, field)
+    return fields
+
+
+def _extras() -> list[Field]:
+    return [
+        ExtendedPropertyField("flag_status", value_cls=FlagStatus),
+        ExtendedPropertyField("delivery_time", value_cls=DeliveryTime),
+        ExtendedPropertyField("submit_time", value_cls=SubmitTime),
+        ExtendedPropertyField("message_flags", value_cls=MessageFlags),
+        ExtendedPropertyField("note_color", value_cls=NoteColor),
+    ]
+
+
+class MailItem(Message):  # type: ignore[misc]
+    """An EWS Message with writable ItemClass and the extended properties above."""
+
+    FIELDS = _fields_with_extras(Message.FIELDS, _extras())
+
+
+class NotePost(PostItem):  # type: ignore[misc]
+    """A PostItem as some servers return sticky notes; same extras as :class:`MailItem`."""
+
+    FIELDS = _fields_with_extras(PostItem.FIELDS, _extras())
+
+
+class TaskItem(Task):  # type: ignore[misc]
+    """An EWS Task with its completion date as a writable extended property."""
+
+    FIELDS = _fields_with_extras(Task.FIELDS, [ExtendedPropertyField("date_completed", value_cls=TaskDateCompleted)])
+
+
+FOLDER_HIDDEN = ExtendedPropertyField("hidden", value_cls=Hidden)
+
+#: Tags of item elements in responses and the model that reads them.
+ITEM_MODELS = {
+    f"{{{TNS}}}Message": MailItem,
+    f"{{{TNS}}}PostItem": NotePost,
+    f"{{{TNS}}}Task": TaskItem,
+}
