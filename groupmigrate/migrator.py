@@ -277,7 +277,8 @@ class Migrator:
                         mailbox.check()
                     finally:
                         mailbox.close()
-                    results.append(CheckResult(pair, side, True, f"{address}: OK"))
+                    can = "read" if side == "source" else "written"
+                    results.append(CheckResult(pair, side, True, f"{address}: the mailbox can be {can}"))
                 except GroupmigrateError as exc:
                     results.append(CheckResult(pair, side, False, f"{address}: {exc}"))
             return results
