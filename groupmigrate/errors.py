@@ -10,6 +10,7 @@ boundary, so callers never need to import them::
     ├── StateError                  the state store cannot be used (e.g. delta without a finished run)
     ├── SourceIsReadOnly            a write was attempted through a source connection
     ├── ItemRejected                the destination refused one item (names the item)
+    ├── NotificationError           a notification mail or webhook could not be delivered
     ├── AccessError                 permanent access failures for one account
     │   ├── AuthenticationError     wrong password, bad token, unknown client
     │   ├── AccessDenied            authenticated, but no right (e.g. impersonation denied)
@@ -33,6 +34,7 @@ __all__ = [
     "GroupmigrateError",
     "ItemRejected",
     "MailboxNotFound",
+    "NotificationError",
     "SourceIsReadOnly",
     "StateError",
     "Throttled",
@@ -78,6 +80,10 @@ class ItemRejected(GroupmigrateError):
         super().__init__(message)
         self.item = item
         self.code = code
+
+
+class NotificationError(GroupmigrateError):
+    """A notification could not be delivered (the message never names a secret)."""
 
 
 class AccessError(GroupmigrateError):

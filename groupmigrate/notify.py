@@ -28,7 +28,7 @@ import attrs
 
 from groupmigrate.accounts import AccountPair
 from groupmigrate.auth import Secret
-from groupmigrate.errors import GroupmigrateError
+from groupmigrate.errors import NotificationError
 from groupmigrate.items import ALL_ITEM_TYPES
 
 __all__ = [
@@ -51,10 +51,6 @@ _OUTCOMES = ("migrated", "duplicate", "skipped", "failed")
 _METHODS = ("submitted", "started", "finished")
 Security = Literal["starttls", "ssl", "none"]
 _MASK = "********"
-
-
-class NotificationError(GroupmigrateError):
-    """A notification could not be delivered (the message never names a secret)."""
 
 
 @attrs.frozen
