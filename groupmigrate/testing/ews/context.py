@@ -81,9 +81,7 @@ class Context:
             return self.mailbox()
         mb = self.store.mailbox(address)
         if mb is None:
-            raise ResponseError(
-                "ErrorNonExistentMailbox", f"The SMTP address has no mailbox associated with it."
-            )
+            raise ResponseError("ErrorNonExistentMailbox", "The SMTP address has no mailbox associated with it.")
         if not self.may_access(mb):
             raise access_denied()
         return mb
