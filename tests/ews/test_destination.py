@@ -142,3 +142,25 @@ def test_existing_mail_is_listed_without_mime() -> None:
         assert all(m.mime == b"" and m.subject and m.sender and m.sent for m in listed)
         assert [op.operation for op in server.operations[-1:]] == ["FindItem"]
         assert mailbox.free_space() is None
+
+
+def test_a_request_refused_as_a_whole_is_split_until_the_culprit_stands_alone() -> None:
+    with served("exchange", ADDR) as server:
+        mailbox = EWSDestination(**endpoint_kwargs(server)).open_mailbox(ADDR)
+        folder = mailbox.ensure_folder(Folder(("Split",), kind="mail"))
+        real_send = mailbox._send
+        poison = sample_message(3)
+
+        def refuse_poison(pending, target):  # type: ignore[no-untyped-def]
+            if any(p.item is poison for p in pending):
+                from groupmigrate.errors import GroupmigrateError
+
+                raise GroupmigrateError("ErrorSchemaValidation: the request failed schema validation")
+            return real_send(pending, target)
+
+        mailbox._send = refuse_poison  # type: ignore[method-assign]
+        batch = [sample_message(i) for i in range(3)] + [poison] + [sample_message(i) for i in range(4, 8)]
+        results = mailbox.create_items(folder, batch)
+        assert [r.ok for r in results] == [True] * 3 + [False] + [True] * 4
+        assert results[3].code == "RequestRefused" and "schema" in (results[3].error or "")
+        assert mailbox.count(folder) == 7

@@ -36,8 +36,9 @@ from groupmigrate.backends.ews.services import (
     folder_id,
 )
 from groupmigrate.capabilities import Capabilities
-from groupmigrate.errors import ConnectionFailed, GroupmigrateError, TransientError
+from groupmigrate.errors import AccessError, ConfigError, ConnectionFailed, GroupmigrateError, TransientError
 from groupmigrate.items import Contact, Event, Folder, Item, ItemType, Message, Note, Task
+from groupmigrate.mappers import format_size
 from groupmigrate.protocols import CreateResult
 
 __all__ = ["EWSDestination", "EWSDestinationMailbox"]
@@ -158,46 +159,16 @@ class EWSDestinationMailbox(MailboxBase):
         for index, item in enumerate(items):
             try:
                 ews, warnings = self._to_ews(item)
+                # exchangelib validates while building the request; a bad value must cost this
+                # item only, not the batch.
+                ews.account = self._account
+                ews.clean(version=self._version())
             except (ValueError, TypeError, KeyError) as e:
                 results[index] = CreateResult(ok=False, error=f"cannot be written to this server: {e}", code="Unsupported")
                 continue
             pending.append(_Pending(index, item, ews, warnings))
         created: list[tuple[_Pending, Any]] = []
-        target = folder_id(self._fid(folder))
-        for attempt in range(_ATTEMPTS):
-            if not pending:
-                break
-            try:
-                answers = self._send(pending, target)
-            except ConnectionFailed as e:
-                if not getattr(e, "maybe_applied", False):
-                    if created:
-                        self._give_up(pending, results, str(e))
-                        break
-                    raise
-                try:
-                    pending = self._recover(folder, pending, results, created)
-                except GroupmigrateError as lost:
-                    self._give_up(pending, results, f"the connection broke while creating and the folder could not be checked: {lost}", "ConnectionLost")
-                    break
-                continue
-            except TransientError as e:
-                if created:
-                    self._give_up(pending, results, str(e))
-                    break
-                raise
-            again: list[_Pending] = []
-            for entry, answer in zip(pending, answers):
-                if isinstance(answer, Exception):
-                    message, code, transient = item_error(answer)
-                    if transient and attempt + 1 < _ATTEMPTS:
-                        again.append(entry)
-                        continue
-                    results[entry.index] = CreateResult(ok=False, error=message, code=code, transient=transient)
-                else:
-                    created.append((entry, answer))
-                    results[entry.index] = CreateResult(ok=True, item_id=answer.id, warnings=tuple(entry.warnings))
-            pending = again
+        self._create(folder, folder_id(self._fid(folder)), pending, results, created)
         self._after_create(created, results)
         unconfirmed = CreateResult(
             ok=False,
@@ -206,6 +177,66 @@ class EWSDestinationMailbox(MailboxBase):
             transient=True,
         )
         return [r if r is not None else unconfirmed for r in results]
+
+    def _create(
+        self,
+        folder: Folder,
+        target: Any,
+        pending: list[_Pending],
+        results: list[CreateResult | None],
+        created: list[tuple[_Pending, Any]],
+    ) -> None:
+        """Send ``pending`` in one CreateItem, retrying what may be retried; fill ``results``."""
+        for attempt in range(_ATTEMPTS):
+            if not pending:
+                return
+            try:
+                answers = self._send(pending, target)
+            except ConnectionFailed as e:
+                if not getattr(e, "maybe_applied", False):
+                    if created:
+                        self._give_up(pending, results, str(e))
+                        return
+                    raise
+                try:
+                    pending = self._recover(folder, pending, results, created)
+                except GroupmigrateError as lost:
+                    reason = f"the connection broke while creating and the folder could not be checked: {lost}"
+                    self._give_up(pending, results, reason, "ConnectionLost")
+                    return
+                continue
+            except TransientError as e:
+                if created:
+                    self._give_up(pending, results, str(e))
+                    return
+                raise
+            except (AccessError, ConfigError):
+                raise
+            except GroupmigrateError as e:
+                # The server refused the whole request (e.g. one item it cannot parse): halve the
+                # batch until the item that causes it stands alone.
+                if len(pending) == 1:
+                    results[pending[0].index] = CreateResult(ok=False, error=str(e), code="RequestRefused")
+                    return
+                half = len(pending) // 2
+                self._create(folder, target, pending[:half], results, created)
+                self._create(folder, target, pending[half:], results, created)
+                return
+            again: list[_Pending] = []
+            for entry, answer in zip(pending, answers):
+                if isinstance(answer, Exception):
+                    message, code, transient = item_error(answer)
+                    if code == "ErrorMessageSizeExceeded":
+                        size = entry.item.size
+                        message = f"the item ({format_size(size)}, {size:,} bytes) is larger than the server accepts"
+                    if transient and attempt + 1 < _ATTEMPTS:
+                        again.append(entry)
+                        continue
+                    results[entry.index] = CreateResult(ok=False, error=message, code=code, transient=transient)
+                else:
+                    created.append((entry, answer))
+                    results[entry.index] = CreateResult(ok=True, item_id=answer.id, warnings=tuple(entry.warnings))
+            pending = again
 
     def _send(self, pending: Sequence[_Pending], target: Any) -> list[Any]:
         def run() -> list[Any]:

@@ -83,7 +83,8 @@ class MailboxBase:
         return self._connection.call(fn, mailbox=self.address, idempotent=idempotent)
 
     def _version(self) -> Any:
-        return self._account.version
+        # The first access asks the server (unless the profile pins a version): map its errors.
+        return self._call(lambda: self._account.version)
 
     def _paths(self, model: Any, names: Sequence[str]) -> list[FieldPath]:
         version = self._version()

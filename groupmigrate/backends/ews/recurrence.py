@@ -172,6 +172,12 @@ def from_rrule(
     parts = _parse(rrule)
     freq = parts.get("FREQ")
     interval = int(parts.get("INTERVAL", "1"))
+    if not 1 <= interval <= 999:
+        raise ValueError(f"INTERVAL={interval} is outside what EWS accepts (1-999)")
+    if "COUNT" in parts and not 1 <= int(parts["COUNT"]) <= 999:
+        raise ValueError(f"COUNT={parts['COUNT']} is outside what EWS accepts (1-999)")
+    if "UNTIL" in parts and _until(parts["UNTIL"], tz) < start:
+        raise ValueError(f"UNTIL={parts['UNTIL']} ends the series before its first day {start}")
     start_day = start.isoweekday()
     pattern: Any
     if parts.get("X-REGENERATE") == "1":
