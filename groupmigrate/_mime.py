@@ -24,8 +24,12 @@ def attachment_sizes(mime: bytes) -> Iterator[int]:
     for part in msg.walk():
         if part.is_multipart():
             continue
-        disposition = (part.get("Content-Disposition") or "").lower()
-        if "attachment" in disposition or part.get_filename():
+        disposition = str(part.get("Content-Disposition") or "").lower()
+        try:
+            filename = part.get_filename()
+        except Exception:  # noqa: BLE001 - a malformed parameter still leaves the part countable
+            filename = None
+        if "attachment" in disposition or filename:
             try:
                 payload = part.get_payload(decode=True)
             except Exception:  # noqa: BLE001
