@@ -27,7 +27,9 @@ from groupmigrate.errors import AccessError, GroupmigrateError, StateError, Thro
 from groupmigrate.items import ALL_ITEM_TYPES, Folder, Item, ItemRef, ItemType
 from groupmigrate.mappers import MapContext, map_item
 from groupmigrate.mappers import Change
-from groupmigrate.protocols import CreateResult, Destination, DestinationMailbox, Source, SourceMailbox
+from groupmigrate.protocols import (
+    CreateResult, Destination, DestinationMailbox, Source, SourceMailbox, SupportsSyncState,
+)  # fmt: skip
 from groupmigrate.report import Report
 from groupmigrate.sanitize import Sanitizer
 from groupmigrate.state import FolderState, ItemMapping, LogEntry, StateStore, open_state
@@ -131,6 +133,8 @@ class _FolderJob:
     destination_folder: Folder
     refs: list[ItemRef]
     folder_key: str
+    #: the source's sync state after this listing, saved when the folder is done (None: no sync)
+    sync_state: str | None = None
 
 
 @attrs.define
@@ -337,7 +341,7 @@ class Migrator:
         self._emit(ev.RunStarted(run_id, mode, len(pairs)))
         accounts = {p.key: _Account(p) for p in pairs}
         try:
-            self._run_accounts(run_id, accounts, since_by_pair)
+            self._run_accounts(run_id, accounts, since_by_pair, mode)
         finally:
             statuses = [self._finish_account(run_id, a) for a in accounts.values()]
             status = "cancelled" if self._cancel.is_set() else (
@@ -386,11 +390,13 @@ class Migrator:
             )
         return previous[0].started - DELTA_OVERLAP
 
-    def _run_accounts(self, run_id: str, accounts: dict[str, _Account], since: dict[str, dt.datetime | None]) -> None:
+    def _run_accounts(
+        self, run_id: str, accounts: dict[str, _Account], since: dict[str, dt.datetime | None], mode: str
+    ) -> None:
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="groupmigrate") as pool:
             running: dict[Future[Any], tuple[str, _Account]] = {}
             for account in accounts.values():
-                fut = pool.submit(self._prepare_account, run_id, account, since[account.pair.key])
+                fut = pool.submit(self._prepare_account, run_id, account, since[account.pair.key], mode)
                 running[fut] = ("prepare", account)
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -410,7 +416,7 @@ class Migrator:
                         for job in account.jobs:
                             running[pool.submit(self._migrate_folder, run_id, account, job)] = ("folder", account)
 
-    def _prepare_account(self, run_id: str, account: _Account, since: dt.datetime | None) -> None:
+    def _prepare_account(self, run_id: str, account: _Account, since: dt.datetime | None, mode: str) -> None:
         pair = account.pair
         self.state.start_account(run_id, pair.key, pair.source, pair.destination)
         self._emit(ev.AccountStarted(run_id, pair.key))
@@ -427,12 +433,44 @@ class Migrator:
                 raise Cancelled("cancelled")
             destination_folder = self._call(account, self._destination_limit, account.destination.ensure_folder, folder)
             key = folder.folder_id or str(folder)
-            self.state.save_folder(FolderState(pair.key, key, folder.path, folder.kind, destination_folder.folder_id))
-            refs = list(self._call(account, self._source_limit, lambda f=folder: list(account.source.list_items(f, since))))  # type: ignore[union-attr]
-            account.jobs.append(_FolderJob(pair, folder, destination_folder, refs, key))
+            previous = self.state.folder_state(pair.key, key)
+            self.state.save_folder(
+                FolderState(pair.key, key, folder.path, folder.kind, destination_folder.folder_id,
+                            previous.watermark if previous else None, previous.sync_state if previous else None)
+            )  # fmt: skip
+            refs, sync_state = self._list(account, folder, since, mode, previous)
+            account.jobs.append(_FolderJob(pair, folder, destination_folder, refs, key, sync_state))
             account.items_total += len(refs)
             account.bytes_total += sum(r.size for r in refs)
         self._progress(account)
+
+    def _list(
+        self, account: _Account, folder: Folder, since: dt.datetime | None, mode: str, previous: FolderState | None
+    ) -> tuple[list[ItemRef], str | None]:
+        """The folder's items to look at, and the sync state to keep once they are done.
+
+        A source with sync states lists a whole folder through them, so that the next delta
+        run asks only for what changed since; otherwise (and for trial runs, ``since``, or a
+        sync state the server no longer accepts) items are listed by date.
+        """
+        source = account.source
+        assert source is not None
+        if isinstance(source, SupportsSyncState) and self.capabilities.supports_sync_state:
+            start: str | None = None
+            if mode == "delta" and previous is not None and previous.sync_state:
+                start = previous.sync_state
+            if start is not None or (mode == "full" and since is None):
+                try:
+                    result = self._call(account, self._source_limit, source.sync_items, folder, start)
+                except (AccessError, TransientError):
+                    raise
+                except GroupmigrateError as exc:
+                    log.info("%s: sync state of %s not usable (%s); listing by date", account.pair, folder, exc)
+                else:
+                    unique = {ref.id: ref for ref in result.refs}
+                    return list(unique.values()), result.state
+        refs = self._call(account, self._source_limit, lambda: list(source.list_items(folder, since)))
+        return refs, None
 
     # -- the item pipeline -------------------------------------------------------------------------
     def _migrate_folder(self, run_id: str, account: _Account, job: _FolderJob) -> None:
@@ -577,7 +615,10 @@ class Migrator:
     def _finish_folder(self, account: _Account, job: _FolderJob) -> None:
         previous = self.state.folder_state(account.pair.key, job.folder_key)
         if previous is not None:
-            self.state.save_folder(attrs.evolve(previous, watermark=dt.datetime.now(dt.timezone.utc)))
+            done = attrs.evolve(previous, watermark=dt.datetime.now(dt.timezone.utc))
+            if job.sync_state is not None:
+                done = attrs.evolve(done, sync_state=job.sync_state)
+            self.state.save_folder(done)
 
     def _finish_account(self, run_id: str, account: _Account) -> str:
         if account.error is not None:

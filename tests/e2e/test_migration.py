@@ -114,9 +114,15 @@ def test_delta_copies_only_new_mail(route):
         + b"\r\n\r\nnew\r\n"
     )  # fmt: skip
     route.deliver("alice@contoso.com", new)
+    mark = len(route.source_server.operations)
     delta = route.migrator().run(route.pairs, mode="delta")
     assert delta.accounts[0].counts["mail"]["migrated"] == 1
     assert delta.totals()["migrated"] == 1
+    # exchange-online offers sync states: the delta run asks what changed instead of listing folders
+    operations = {op.operation for op in route.source_server.operations[mark:]}
+    assert "SyncFolderItems" in operations and "FindItem" not in operations
+    fetched = [op for op in route.source_server.operations[mark:] if op.operation == "GetItem"]
+    assert len(fetched) == 1  # only the new mail was fetched
 
 
 def test_trial_copies_only_the_last_ten_days(route):
