@@ -15,14 +15,6 @@ def _item_types(value: Iterable[ItemType]) -> frozenset[ItemType]:
     return frozenset(value)
 
 
-def _min(a: int | None, b: int | None) -> int | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)
-
-
 @attrs.frozen
 class Capabilities:
     """Features and limits of one side of a migration.
@@ -56,12 +48,17 @@ class Capabilities:
         return self.pinned_version is not None
 
     def intersect(self, other: Capabilities) -> Capabilities:
-        """What holds on a route between ``self`` and ``other``: the smaller of both."""
+        """What holds on a route from ``self`` (source) to ``other`` (destination).
+
+        Features are those both sides have; size limits and version pins are the
+        destination's; batch sizes and connection counts the smaller of both.
+        """
         return Capabilities(
             name=f"{self.name}->{other.name}",
             item_types=self.item_types & other.item_types,
-            max_item_size=_min(self.max_item_size, other.max_item_size),
-            max_attachment_size=_min(self.max_attachment_size, other.max_attachment_size),
+            # what the source already holds is readable; only the destination limits what is written
+            max_item_size=other.max_item_size,
+            max_attachment_size=other.max_attachment_size,
             supports_contact_photo=self.supports_contact_photo and other.supports_contact_photo,
             supports_distribution_lists=self.supports_distribution_lists and other.supports_distribution_lists,
             preserves_organizer=self.preserves_organizer and other.preserves_organizer,
