@@ -17,7 +17,7 @@ from typing import Optional
 from lxml import etree
 
 from groupmigrate.testing.ews.store import StoredAttachment, new_id
-from groupmigrate.testing.ews.xmlns import T, fmt_bool, fmt_datetime, sub
+from groupmigrate.testing.ews.xmlns import T, fmt_bool, fmt_datetime, sub, xml_text
 
 __all__ = ["MimeInfo", "read_mime"]
 
@@ -90,7 +90,7 @@ class MimeInfo:
 
 def _set(info: MimeInfo, name: str, text: str) -> None:
     el = etree.Element(T(name))
-    el.text = text
+    el.text = xml_text(text)
     info.props[name] = el
 
 
@@ -204,10 +204,10 @@ def read_mime(mime: bytes, mailbox: str, depth: int = 0) -> MimeInfo:
     body = etree.Element(T("Body"))
     if body_html is not None:
         body.set("BodyType", "HTML")
-        body.text = body_html
+        body.text = xml_text(body_html)
     else:
         body.set("BodyType", "Text")
-        body.text = body_text or ""
+        body.text = xml_text(body_text or "")
     info.props["Body"] = body
     return info
 
@@ -231,7 +231,7 @@ def _walk(msg: email.message.Message) -> list[tuple[email.message.Message, bool]
         if top:
             out.append((part, False))
             return
-        disposition = (part.get("Content-Disposition") or "").strip().lower()
+        disposition = str(part.get("Content-Disposition") or "").strip().lower()
         filename = None
         try:
             filename = part.get_filename()
@@ -256,7 +256,7 @@ def _attachment(part: email.message.Message, mailbox: str, depth: int) -> Stored
         name = ""
     cid = part.get("Content-ID")
     cid = str(cid).strip().strip("<>") if cid else None
-    inline = (part.get("Content-Disposition") or "").strip().lower().startswith("inline")
+    inline = str(part.get("Content-Disposition") or "").strip().lower().startswith("inline")
     if ctype == "message/rfc822":
         payload = part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else None

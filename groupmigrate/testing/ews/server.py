@@ -314,7 +314,7 @@ class EWSTestServer:
         return list(self._service.operations)
 
     def write_operations(self, mailbox: Optional[str] = None) -> list[Operation]:
-        """The answered requests that change a mailbox (optionally only ``mailbox``)."""
+        """The requests that change a mailbox, answered or refused (optionally only ``mailbox``)."""
         return [
             op
             for op in self._service.operations

@@ -36,12 +36,17 @@ __all__ = ["Service", "Operation", "Answer", "register", "OPERATIONS", "WRITE_OP
 
 
 class Operation(NamedTuple):
-    """One answered EWS request: the mailbox acted on, the operation, whether it writes, when."""
+    """One EWS request: the mailbox acted on, the operation, whether it writes, when.
+
+    ``answered`` is False for a request the server refused with a fault (schema error,
+    impersonation denied, throttled ...): a refused write is still a write attempt.
+    """
 
     mailbox: Optional[str]
     operation: str
     is_write: bool
     time: dt.datetime
+    answered: bool = True
 
 
 @attrs.define
@@ -252,6 +257,13 @@ class Service:
         name = env.name
         if not env.operation.tag.startswith(f"{{{MNS}}}") or name not in wsdl_operations():
             raise SoapFault("ErrorInvalidRequest", "The request is invalid.")
+        try:
+            return self._dispatch(principal, env, name)
+        except SoapFault:
+            self._log(_requested_mailbox(principal, env), name, answered=False)
+            raise
+
+    def _dispatch(self, principal: Principal, env: Envelope, name: str) -> Answer:
         # The version header is read before the body is validated, as Exchange does: an unknown or
         # unsupported value is ErrorInvalidServerVersion, which is what clients probing versions expect.
         version_el = env.header("RequestServerVersion")
@@ -333,6 +345,16 @@ class Service:
                 return None, False
             return self.store.mailbox(principal.address), False
 
-    def _log(self, mailbox: Optional[str], name: str) -> None:
+    def _log(self, mailbox: Optional[str], name: str, answered: bool = True) -> None:
         with self._log_lock:
-            self.operations.append(Operation(mailbox, name, name in WRITE_OPERATIONS, utcnow()))
+            self.operations.append(Operation(mailbox, name, name in WRITE_OPERATIONS, utcnow(), answered))
+
+
+def _requested_mailbox(principal: Principal, env: Envelope) -> Optional[str]:
+    """The mailbox a request names (impersonated, else the caller's own), without checking rights."""
+    imp = env.header("ExchangeImpersonation")
+    if imp is not None:
+        for el in imp.iter():
+            if local(el.tag) in ("PrimarySmtpAddress", "SmtpAddress", "PrincipalName") and el.text:
+                return str(el.text).strip().lower()
+    return None if principal.is_app else str(principal.address)

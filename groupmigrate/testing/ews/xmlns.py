@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Optional
 
 from lxml import etree
@@ -55,7 +56,7 @@ def t_el(name: str, text: Optional[str] = None, **attrib: str) -> etree._Element
     """A new element in the types namespace."""
     el: etree._Element = etree.Element(T(name), attrib) if attrib else etree.Element(T(name))
     if text is not None:
-        el.text = text
+        el.text = xml_text(text)
     return el
 
 
@@ -63,15 +64,24 @@ def m_el(name: str, text: Optional[str] = None, **attrib: str) -> etree._Element
     """A new element in the messages namespace."""
     el: etree._Element = etree.Element(M(name), attrib) if attrib else etree.Element(M(name))
     if text is not None:
-        el.text = text
+        el.text = xml_text(text)
     return el
+
+
+_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot carry (Exchange drops them from
+    properties derived from raw mail; the raw MIME itself is kept as it is)."""
+    return _XML_UNSAFE.sub("", text) if _XML_UNSAFE.search(text) else text
 
 
 def sub(parent: etree._Element, tag: str, text: Optional[str] = None, **attrib: str) -> etree._Element:
     """Append a child with Clark name ``tag`` (and optional text) to ``parent``."""
     el: etree._Element = etree.SubElement(parent, tag, attrib) if attrib else etree.SubElement(parent, tag)
     if text is not None:
-        el.text = text
+        el.text = xml_text(text)
     return el
 
 
