@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 import pytest
@@ -25,18 +25,24 @@ class Route:
     expected: dict[str, dict[str, dict[str, int]]]
     state: str
     hashes: dict[str, str] = attrs.field(factory=dict)
+    register: Callable[..., None] | None = None
 
     def deliver(self, address: str, mime: bytes, path: tuple[str, ...] = ("Inbox",)) -> None:
         """New mail arrives in a source mailbox (the server delivers it; the migration did not)."""
         self.source_server.seed_message(address, path, mime, received=dt.datetime.now(dt.timezone.utc))
         self.hashes[address] = self.source_server.content_hash(address)
+        if self.register is not None:
+            self.register(self.source_server)  # a new snapshot for the suite-wide source guard
 
     def migrator(self, **kwargs: object) -> gm.Migrator:
         kwargs.setdefault("state", self.state)
         return gm.Migrator(self.source, self.destination, **kwargs)  # type: ignore[arg-type]
 
 
-def build_route(tmp_path, source_profile: str, destination_profile: str, users=("alice",), oversized=False) -> Iterator[Route]:
+def build_route(
+    tmp_path, source_profile: str, destination_profile: str, users=("alice",), oversized=False,
+    register: Callable[..., None] | None = None,
+) -> Iterator[Route]:
     with EWSTestServer(profile=source_profile) as src, EWSTestServer(profile=destination_profile) as dst:
         src.add_oauth_app("tenant", "app", "app-secret-value")
         dst.add_mailbox("admin@example.org", password="admin-password-value")
@@ -49,6 +55,8 @@ def build_route(tmp_path, source_profile: str, destination_profile: str, users=(
             dst.grant_impersonation("admin@example.org", f"{user}@example.org")
             pairs.append(gm.AccountPair(f"{user}@contoso.com", f"{user}@example.org"))
         hashes = {f"{u}@contoso.com": src.content_hash(f"{u}@contoso.com") for u in users}
+        if register is not None:
+            register(src)
         source = gm.EWSSource(
             url=src.url, profile=source_profile, impersonation=True,
             auth=gm.OAuth2ClientCredentials("tenant", "app", "app-secret-value", token_url=src.token_url("tenant")),
@@ -57,7 +65,7 @@ def build_route(tmp_path, source_profile: str, destination_profile: str, users=(
             url=dst.url, profile=destination_profile, impersonation=True,
             auth=gm.BasicAuth("admin@example.org", "admin-password-value"),
         )  # fmt: skip
-        route = Route(src, dst, source, destination, pairs, expected, str(tmp_path / "migration.db"), hashes)
+        route = Route(src, dst, source, destination, pairs, expected, str(tmp_path / "migration.db"), hashes, register)
         yield route
         # The source is never modified, whatever the test did.
         assert src.write_operations() == [], src.write_operations()[:5]
@@ -66,5 +74,5 @@ def build_route(tmp_path, source_profile: str, destination_profile: str, users=(
 
 
 @pytest.fixture
-def route(tmp_path) -> Iterator[Route]:
-    yield from build_route(tmp_path, SOURCE_PROFILE, DESTINATION_PROFILE)
+def route(tmp_path, register_source) -> Iterator[Route]:
+    yield from build_route(tmp_path, SOURCE_PROFILE, DESTINATION_PROFILE, register=register_source)

@@ -25,7 +25,7 @@ def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, 
 
 
 @pytest.fixture(scope="module")
-def servers():
+def servers(register_source):
     with EWSTestServer(profile="exchange-online") as src, EWSTestServer(profile="workmail") as dst:
         src.add_oauth_app("tenant-1", "app-1", SECRETS[0])
         dst.add_mailbox("admin@example.org", password=SECRETS[1])
@@ -36,6 +36,7 @@ def servers():
         dst.grant_impersonation("admin@example.org", "alice@example.org")
         dst.grant_impersonation("admin@example.org", "carol@example.org")
         hashes = {a: src.content_hash(a) for a in ("alice@contoso.com", "bob@contoso.com", "carol@contoso.com")}
+        register_source(src)
         yield src, dst
         assert src.write_operations() == []
         assert {a: src.content_hash(a) for a in hashes} == hashes

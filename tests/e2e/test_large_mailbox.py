@@ -96,11 +96,12 @@ PAIRS = [
 
 
 @pytest.mark.parametrize(("source_profile", "destination_profile"), PAIRS)
-def test_large_mailbox_arrives_complete(tmp_path, source_profile, destination_profile):
+def test_large_mailbox_arrives_complete(tmp_path, register_source, source_profile, destination_profile):
     with EWSTestServer(profile=source_profile) as src, EWSTestServer(profile=destination_profile) as dst:
         huge_fits = destination_profile != "workmail"
         expected = seed(src, "owner@contoso.com", with_huge=True)
         digest = src.content_hash("owner@contoso.com")
+        register_source(src)
         dst.add_mailbox("owner@example.org", password="pw")
         source = gm.EWSSource(url=src.url, profile=source_profile, auth=gm.BasicAuth("owner@contoso.com", "pw"))
         destination = gm.EWSDestination(url=dst.url, profile=destination_profile, auth=gm.BasicAuth("owner@example.org", "pw"))

@@ -132,8 +132,8 @@ def test_trial_copies_only_the_last_ten_days(route):
 
 
 @pytest.mark.parametrize(("source_profile", "destination_profile"), [("exchange", "exchange-online"), ("workmail", "exchange")])
-def test_other_profile_pairs(tmp_path, source_profile, destination_profile):
-    for r in build_route(tmp_path, source_profile, destination_profile):
+def test_other_profile_pairs(tmp_path, register_source, source_profile, destination_profile):
+    for r in build_route(tmp_path, source_profile, destination_profile, register=register_source):
         report = r.migrator().run(r.pairs)
         assert report.accounts[0].status == "completed", report.accounts[0].error
         assert report.totals()["failed"] == 0
