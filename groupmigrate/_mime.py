@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import email.header
 import email.parser
 import email.policy
 from collections.abc import Iterator
 
-__all__ = ["attachment_sizes"]
+__all__ = ["attachment_sizes", "decode_header"]
+
+
+def decode_header(value: object) -> str:
+    """A header value with its RFC 2047 encoded words decoded; never raises.
+
+    Unknown charsets fall back to Latin-1 and undecodable bytes become U+FFFD; a header that
+    cannot be split into words at all is returned as written. ``None`` gives ``""``.
+    """
+    if value is None:
+        return ""
+    try:
+        parts = email.header.decode_header(str(value))
+    except Exception:  # noqa: BLE001 - a broken header is kept as written
+        return str(value)
+    out = []
+    for text, charset in parts:
+        if isinstance(text, bytes):
+            try:
+                out.append(text.decode(charset or "ascii", errors="replace"))
+            except LookupError:
+                out.append(text.decode("latin-1"))
+        else:
+            out.append(text)
+    return "".join(out)
 
 
 def attachment_sizes(mime: bytes) -> Iterator[int]:

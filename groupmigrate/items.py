@@ -11,13 +11,14 @@ used to record which source item became which destination item.
 from __future__ import annotations
 
 import datetime as dt
-import email.header
 import email.parser
 import email.policy
 import email.utils
 from typing import Any, ClassVar, Literal, Union
 
 import attrs
+
+from groupmigrate._mime import decode_header
 
 __all__ = [
     "ALL_ITEM_TYPES",
@@ -188,9 +189,9 @@ class Message:
         if headers.get("Message-ID"):
             values["message_id"] = str(headers["Message-ID"]).strip()
         if headers.get("Subject") is not None:
-            values["subject"] = _decode_header(headers["Subject"])
+            values["subject"] = decode_header(headers["Subject"])
         if headers.get("From"):
-            values["sender"] = _decode_header(headers["From"])
+            values["sender"] = decode_header(headers["From"])
         if headers.get("Date"):
             try:
                 sent = email.utils.parsedate_to_datetime(str(headers["Date"]))
@@ -210,23 +211,6 @@ class Message:
 
     def __repr__(self) -> str:
         return f"Message(subject={self.subject!r}, message_id={self.message_id!r}, size={self.size})"
-
-
-def _decode_header(value: object) -> str:
-    try:
-        parts = email.header.decode_header(str(value))
-    except Exception:  # noqa: BLE001 - a broken header is kept as it is
-        return str(value)
-    out = []
-    for text, charset in parts:
-        if isinstance(text, bytes):
-            try:
-                out.append(text.decode(charset or "ascii", errors="replace"))
-            except LookupError:
-                out.append(text.decode("latin-1"))
-        else:
-            out.append(text)
-    return "".join(out)
 
 
 @attrs.frozen

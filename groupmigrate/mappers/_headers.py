@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import email.header
 import re
 
 import attrs
+
+from groupmigrate._mime import decode_header
 
 __all__ = ["HeaderBlock", "decode_words", "split_addresses", "unfold"]
 
@@ -82,21 +83,7 @@ def unfold(value: str) -> str:
 
 def decode_words(value: str) -> str:
     """Unfold a header value and decode its RFC 2047 encoded words; never raises."""
-    text = unfold(value)
-    try:
-        parts = email.header.decode_header(text)
-    except Exception:  # noqa: BLE001 - a broken header is compared as written
-        return text
-    out: list[str] = []
-    for part, charset in parts:
-        if isinstance(part, bytes):
-            try:
-                out.append(part.decode(charset or "ascii", errors="replace"))
-            except LookupError:
-                out.append(part.decode("latin-1"))
-        else:
-            out.append(part)
-    return "".join(out)
+    return decode_header(unfold(value))
 
 
 def collapse(text: str) -> str:

@@ -7,7 +7,6 @@ properties a server exposes next to them (subject, sender, recipients, body, att
 from __future__ import annotations
 
 import datetime as dt
-import email.header
 import email.message
 import email.parser
 import email.policy
@@ -17,6 +16,7 @@ from typing import Optional
 from lxml import etree
 
 from groupmigrate.testing.ews.store import StoredAttachment, new_id
+from groupmigrate._mime import decode_header as _decode_words
 from groupmigrate.testing.ews.xmlns import T, fmt_bool, fmt_datetime, sub, xml_text
 
 __all__ = ["MimeInfo", "read_mime"]
@@ -26,23 +26,8 @@ _DECODE_ERRORS = (LookupError, UnicodeError, ValueError, TypeError, AssertionErr
 
 
 def decode_header(value: object) -> str:
-    """A header value decoded from RFC 2047 words; unknown charsets fall back to Latin-1."""
-    if value is None:
-        return ""
-    try:
-        parts = email.header.decode_header(str(value))
-    except _DECODE_ERRORS:
-        return str(value)
-    out = []
-    for text, charset in parts:
-        if isinstance(text, bytes):
-            try:
-                out.append(text.decode(charset or "ascii", errors="replace"))
-            except LookupError:
-                out.append(text.decode("latin-1"))
-        else:
-            out.append(text)
-    return "".join(out).strip()
+    """A header value decoded from RFC 2047 words, trimmed."""
+    return _decode_words(value).strip()
 
 
 def _mailbox_el(tag: str, name: str, address: str) -> etree._Element:
