@@ -184,7 +184,8 @@ class Message:
     @classmethod
     def from_mime(cls, mime: bytes, **kwargs: object) -> Message:
         """Build a message from raw MIME, taking Message-ID, subject, sender and date from its headers."""
-        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(mime)
+        # Only the header block is parsed: a 20 MB message costs no more than a 2 KB one here.
+        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(_header_block(mime))
         values: dict[str, object] = {}
         if headers.get("Message-ID"):
             values["message_id"] = str(headers["Message-ID"]).strip()
@@ -211,6 +212,15 @@ class Message:
 
     def __repr__(self) -> str:
         return f"Message(subject={self.subject!r}, message_id={self.message_id!r}, size={self.size})"
+
+
+def _header_block(mime: bytes) -> bytes:
+    """The header block of a message, up to and including the first empty line."""
+    crlf = mime.find(b"\r\n\r\n")
+    lf = mime.find(b"\n\n", 0, crlf if crlf >= 0 else len(mime))
+    if lf >= 0:
+        return mime[: lf + 2]
+    return mime[: crlf + 4] if crlf >= 0 else mime
 
 
 @attrs.frozen

@@ -126,6 +126,34 @@ class _AdaptiveLimit:
                 self._cond.notify_all()
 
 
+class _ByteBudget:
+    """Bytes of batches in flight across all workers.
+
+    Each batch is bounded by bytes, but every worker holds one (with its copies through
+    parsing and serializing) at the same time; one shared budget keeps the process's memory
+    bounded whatever the number of workers. A batch bigger than the budget waits until it can
+    have the whole budget to itself.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, n: int) -> int:
+        n = min(n, self.limit)
+        with self._cond:
+            while self.used + n > self.limit:
+                self._cond.wait()
+            self.used += n
+        return n
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+
 @attrs.define
 class _FolderJob:
     pair: AccountPair
@@ -261,6 +289,7 @@ class Migrator:
         self.capabilities: Capabilities = source.capabilities.intersect(destination.capabilities)
         self._source_limit = _AdaptiveLimit(source.capabilities.max_connections)
         self._destination_limit = _AdaptiveLimit(destination.capabilities.max_connections)
+        self._bytes_in_flight = _ByteBudget(2 * self.capabilities.max_batch_bytes)
 
     def __repr__(self) -> str:
         return f"Migrator(source={self.source!r}, destination={self.destination!r}, state={self.state!r})"
@@ -497,7 +526,11 @@ class Migrator:
         for batch in _batches(todo, caps.max_batch_items, caps.max_batch_bytes):
             if self._cancel.is_set():
                 raise Cancelled("cancelled")
-            self._migrate_batch(run_id, account, job, batch, index)
+            held = self._bytes_in_flight.acquire(sum(r.size for r in batch))
+            try:
+                self._migrate_batch(run_id, account, job, batch, index)
+            finally:
+                self._bytes_in_flight.release(held)
         self._finish_folder(account, job)
 
     def _migrate_batch(self, run_id: str, account: _Account, job: _FolderJob, batch: list[ItemRef], index: DuplicateIndex) -> None:

@@ -72,15 +72,17 @@ def large_chunk_hook(response: requests.Response, *args: Any, **kwargs: Any) -> 
     Only non-streamed responses are changed; their body is already in memory, so a larger
     chunk costs nothing but saves one Python call per byte.
     """
-    if kwargs.get("stream"):
-        return response
-    plain = requests.Response.iter_content
-
-    def iter_content(chunk_size: int | None = CHUNK_SIZE, decode_unicode: bool = False) -> Any:
-        return plain(response, chunk_size, decode_unicode)  # type: ignore[call-overload]
-
-    response.iter_content = iter_content  # type: ignore[method-assign]
+    # The class is swapped rather than a closure attached: a closure referring back to its
+    # response is a reference cycle that keeps every response body (and, through
+    # ``response.request``, every request body) alive until the cyclic collector runs.
+    if not kwargs.get("stream") and type(response) is requests.Response:
+        response.__class__ = _LargeChunkResponse
     return response
+
+
+class _LargeChunkResponse(requests.Response):
+    def iter_content(self, chunk_size: int | None = CHUNK_SIZE, decode_unicode: bool = False) -> Any:
+        return super().iter_content(chunk_size, decode_unicode)  # type: ignore[call-overload]
 
 
 # --- 2. timestamps with fractional seconds -----------------------------------------------
