@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--items", type=int, default=250, help="items per source mailbox (default 250)")
     ap.add_argument("--mix", default="small-mixed", help="generator mix (default small-mixed)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--naive-seconds", type=float, default=15,
+                    help="also run throughput.py's naive loop on one mailbox this long per latency (0: no)")
     ap.add_argument("--connections", type=int, default=None,
                     help="experiment: raise every profile's max_connections to this many")
     ap.add_argument("--profile", default=None, help="cProfile the run LATENCY:MAILBOXES (e.g. 80:8) into results/")
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.connections:
         widen_connections(args.connections)
     rows: list[dict[str, Any]] = []
+    naive: list[dict[str, Any]] = []
     with Servers() as servers, tempfile.TemporaryDirectory(prefix="gm-bench-") as tmp:
         sources = [f"user{i}@contoso.com" for i in range(max(counts))]
         seeded: dict[str, Any] = {}
@@ -119,6 +122,19 @@ def main(argv: list[str] | None = None) -> int:
                     "requests_per_mailbox": requests / n, "operations": ops,
                 })  # fmt: skip
                 log(f"  {items} items in {m['wall_s']:.1f} s = {items / m['wall_s']:.0f} items/s ({report.status})")
+            if args.naive_seconds > 0:
+                from throughput import naive_copy
+
+                run += 1
+                destination = f"user0.naive{run}@example.org"
+                servers.add_destination_mailbox(destination)
+                log(f"latency {latency} ms, naive loop on {sources[0]} for {args.naive_seconds:.0f} s ...")
+                with Meter(servers) as meter:
+                    out = naive_copy(servers, sources[0], destination, args.items, args.naive_seconds)
+                m = meter.result
+                naive.append({"latency_ms": latency, **out, **m, "items_per_s": out["items"] / m["wall_s"],
+                              "mb_per_s": out["bytes"] / MB / m["wall_s"]})  # fmt: skip
+                log(f"  naive: {out['items']} items in {m['wall_s']:.1f} s = {out['items'] / m['wall_s']:.1f} items/s")
         servers.set_latency(0)
 
     for row in rows:
@@ -134,11 +150,25 @@ def main(argv: list[str] | None = None) -> int:
         title=f"latency: {args.items} items per mailbox ({args.mix})"
               + (f", connections raised to {args.connections}" if args.connections else ""),
     )  # fmt: skip
+    if naive:
+        print()
+        print_table(
+            ["latency ms", "naive items", "wall s", "naive items/s", "Migrator 1 mailbox items/s", "ratio",
+             f"Migrator {max(counts)} mailboxes items/s", "ratio"],
+            [[str(nv["latency_ms"]), nv["items"], nv["wall_s"], nv["items_per_s"], one["items_per_s"],
+              one["items_per_s"] / nv["items_per_s"] if nv["items_per_s"] else None, many["items_per_s"],
+              many["items_per_s"] / nv["items_per_s"] if nv["items_per_s"] else None]
+             for nv in naive
+             for one in [next(r for r in rows if r["latency_ms"] == nv["latency_ms"] and r["mailboxes"] == min(counts))]
+             for many in [next(r for r in rows if r["latency_ms"] == nv["latency_ms"] and r["mailboxes"] == max(counts))]],
+            title="the naive loop (one GetItem + one CreateItem per item, exchangelib as shipped) at the same latency",
+        )  # fmt: skip
     target = next((r for r in rows if r["latency_ms"] == 80 and r["mailboxes"] == 8), None)
     met = None if target is None or min(counts) != 1 else target["speedup"] >= 6
     print(f"\ntarget 80 ms: 8 workers >= 6 x 1 worker: {'-' if met is None else ('met' if met else 'MISSED')}"
           + (f" ({target['speedup']:.2f} x)" if target and target.get("speedup") else ""))
-    path = write_json(args.name, {"parameters": vars(args), "runs": rows, "targets": {"80ms_8_workers_6x": met}})
+    path = write_json(args.name, {"parameters": vars(args), "runs": rows, "naive": naive,
+                                  "targets": {"80ms_8_workers_6x": met}})
     print(f"results: {path}")
     return 0
 

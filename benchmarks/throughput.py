@@ -305,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", default="floor,migrator,naive")
     ap.add_argument("--naive-items", type=int, default=200, help="sample size of the naive loop (default 200)")
     ap.add_argument("--naive-seconds", type=float, default=45, help="time budget of the naive loop (default 45)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run floor and migrator this many times, alternating; ratios use the fastest of each")
     ap.add_argument("--kinds", default=None, help="seed only these item types (comma separated)")
     ap.add_argument("--profile", default=None, help="cProfile this variant's client threads into results/")
     ap.add_argument("--what-if", action="append", default=None, metavar="FIX",
@@ -323,8 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         stats = seeded["stats"]
         log(f"seeded {stats['items']} items, {stats['bytes'] / MB:.0f} MB in {seeded['seconds']:.0f} s: {seeded['counts']}")
 
-        for variant in variants:
-            destination = f"{variant}@example.org"
+        runs = [v for r in range(args.repeat) for v in variants if r == 0 or v != "naive"]
+        for n_run, variant in enumerate(runs):
+            destination = f"{variant}{n_run}@example.org"
             servers.add_destination_mailbox(destination)
             log(f"{variant}: copying into {destination} ...")
             servers.source.clear_operations()
@@ -338,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                         out = raw_floor(servers, SOURCE, destination, args.workers)
                         items, size, note = out["items"], out["bytes"], f"{out['failed']} failed"
                     elif variant == "migrator":
-                        report = run_migrator(servers, [(SOURCE, destination)], str(Path(tmp) / "migration.db"),
+                        report = run_migrator(servers, [(SOURCE, destination)], str(Path(tmp) / f"m{n_run}.db"),
                                               args.workers)  # fmt: skip
                         counts = report_counts(report)
                         items, size = counts.get("migrated", 0), stats["bytes"]
@@ -366,7 +369,10 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{variant}: {items} items, {size / MB:.0f} MB in {row['wall_s']:.1f} s; "
                 f"client CPU {row['client_cpu_s']:.1f} s; destination holds {landed['items']} items")
 
-    by = {r["variant"]: r for r in rows}
+    by: dict[str, dict[str, Any]] = {}
+    for r in rows:  # the fastest run of each variant speaks for it (other loads only slow a run down)
+        if r["variant"] not in by or r["wall_s"] < by[r["variant"]]["wall_s"]:
+            by[r["variant"]] = r
     ratios = {}
     if "migrator" in by and "floor" in by:
         ratios["migrator_vs_floor_items_per_s"] = by["migrator"]["items_per_s"] / by["floor"]["items_per_s"]
@@ -399,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         "parameters": vars(args),
         "mailbox": {"items": stats["items"], "bytes": stats["bytes"], "counts": seeded["counts"],
                     "mime_bytes": seeded["mime_bytes"], "folders": stats["folders"]},
-        "variants": rows, "ratios": ratios, "targets": targets,
+        "variants": rows, "best": {k: v["wall_s"] for k, v in by.items()}, "ratios": ratios, "targets": targets,
     })  # fmt: skip
     print(f"\nresults: {path}")
     return 0
