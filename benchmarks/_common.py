@@ -940,103 +940,6 @@ def spy_summary(path: str | Path, top: int = 25, match: str | None = None) -> st
 # --------------------------------------------------------------------------------------------
 
 
-def _header_block(mime: bytes) -> bytes:
-    """The header block of a message, up to and including the first empty line."""
-    crlf = mime.find(b"\r\n\r\n")
-    lf = mime.find(b"\n\n", 0, crlf if crlf >= 0 else len(mime))
-    if lf >= 0:
-        return mime[: lf + 2]
-    return mime[: crlf + 4] if crlf >= 0 else mime
-
-
-def _header_only_from_mime() -> None:
-    """Message.from_mime parses the whole message with email's feed parser to read five
-    headers; parse the header block only."""
-    import attrs
-
-    from groupmigrate.items import Message
-
-    original = Message.__dict__["from_mime"].__func__
-
-    def from_mime(cls: type, mime: bytes, **kwargs: Any) -> Any:
-        block = _header_block(mime)
-        if len(block) == len(mime):
-            return original(cls, mime, **kwargs)
-        message = original(cls, block, **kwargs)
-        return attrs.evolve(message, mime=mime, size=kwargs.get("size") or len(mime))
-
-    Message.from_mime = classmethod(from_mime)  # type: ignore[assignment]
-
-
-def _hook_without_cycle() -> None:
-    """fixes.large_chunk_hook gives each response a closure that refers back to the response:
-    a reference cycle, so every response body (and, through ``response.request``, every request
-    body) lives until the cyclic garbage collector happens to run. Change the response's class
-    instead, which creates no cycle."""
-    import requests
-
-    from groupmigrate.backends.ews import fixes
-
-    class LargeChunkResponse(requests.Response):
-        def iter_content(self, chunk_size: int | None = fixes.CHUNK_SIZE, decode_unicode: bool = False) -> Any:
-            return super().iter_content(chunk_size, decode_unicode)
-
-    def large_chunk_hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        if not kwargs.get("stream") and type(response) is requests.Response:
-            response.__class__ = LargeChunkResponse
-        return response
-
-    fixes.large_chunk_hook = large_chunk_hook
-
-
-class _ByteBudget:
-    """Bytes of batches in flight across all workers; a batch bigger than the budget waits
-    until it can have the whole budget to itself."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-        self._cond = threading.Condition()
-
-    def acquire(self, n: int) -> int:
-        n = min(n, self.limit)
-        with self._cond:
-            while self.used + n > self.limit:
-                self._cond.wait()
-            self.used += n
-        return n
-
-    def release(self, n: int) -> None:
-        with self._cond:
-            self.used -= n
-            self._cond.notify_all()
-
-
-#: In-flight byte budget of the byte-budget experiment (two batches of the WorkMail route).
-BYTE_BUDGET = 50 * 1024 * 1024
-
-
-def _byte_budget() -> None:
-    """The Migrator bounds each batch by bytes, but every worker holds a batch (and its copies
-    through parsing and serializing) at once; share one budget of bytes in flight instead."""
-    from groupmigrate.migrator import Migrator
-
-    original = Migrator._migrate_batch
-    budgets: dict[int, _ByteBudget] = {}
-    lock = threading.Lock()
-
-    def _migrate_batch(self: Any, run_id: Any, account: Any, job: Any, batch: Any, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            budget = budgets.setdefault(id(self), _ByteBudget(BYTE_BUDGET))
-        held = budget.acquire(sum(r.size for r in batch))
-        try:
-            return original(self, run_id, account, job, batch, *args, **kwargs)
-        finally:
-            budget.release(held)
-
-    Migrator._migrate_batch = _migrate_batch  # type: ignore[method-assign]
-
-
 def _mmap_threshold() -> None:
     """glibc raises its mmap threshold to the size of each large block freed (up to 32 MiB), so
     after the first big message every 20-30 MB buffer comes from the heap arenas of the worker
@@ -1055,9 +958,6 @@ def _mmap_threshold() -> None:
 
 WHAT_IFS = {
     "mmap-threshold": _mmap_threshold,
-    "byte-budget": _byte_budget,
-    "header-only-mime": _header_only_from_mime,
-    "hook-without-cycle": _hook_without_cycle,
 }
 
 

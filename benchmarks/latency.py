@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="experiment: raise every profile's max_connections to this many")
     ap.add_argument("--profile", default=None, help="cProfile the run LATENCY:MAILBOXES (e.g. 80:8) into results/")
     ap.add_argument("--what-if", action="append", default=None, metavar="FIX",
-                    help="apply a proposed fix to this process first (see _common.WHAT_IFS), e.g. header-only-mime")
+                    help="apply a proposed fix to this process first (see _common.WHAT_IFS), e.g. mmap-threshold")
     ap.add_argument("--name", default="latency", help="results file name (default latency)")
     args = ap.parse_args(argv)
     latencies, counts = _ints(args.latencies), _ints(args.mailboxes)

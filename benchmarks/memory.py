@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--what-if", action="append", default=None, metavar="FIX",
-                    help="apply a proposed fix to this process first (see _common.WHAT_IFS), e.g. header-only-mime")
+                    help="apply a proposed fix to this process first (see _common.WHAT_IFS), e.g. mmap-threshold")
     ap.add_argument("--name", default="memory")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-tracemalloc", action="store_true", help="skip the tracemalloc runs")
     ap.add_argument("--profile", default=None, help="cProfile the timed run of this size into results/")
     ap.add_argument("--what-if", action="append", default=None, metavar="FIX",
-                    help="apply a proposed fix to this process first (see _common.WHAT_IFS), e.g. header-only-mime")
+                    help="apply a proposed fix to this process first (see _common.WHAT_IFS), e.g. mmap-threshold")
     ap.add_argument("--name", default="scaling")
     args = ap.parse_args(argv)
     sizes = [int(x) for x in (args.sizes or ("1000,10000,100000" if args.full else "1000,10000")).split(",")]

@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", default=None, help="seed only these item types (comma separated)")
     ap.add_argument("--profile", default=None, help="cProfile this variant's client threads into results/")
     ap.add_argument("--what-if", action="append", default=None, metavar="FIX",
-                    help="apply a proposed fix to this process first (see _common.WHAT_IFS), e.g. header-only-mime")
+                    help="apply a proposed fix to this process first (see _common.WHAT_IFS), e.g. mmap-threshold")
     ap.add_argument("--name", default="throughput", help="results file name (default throughput)")
     args = ap.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
