@@ -42,6 +42,18 @@ class Capabilities:
     max_batch_items: int = 100
     max_batch_bytes: int = 32 * 1024 * 1024
     max_connections: int = 4
+    #: the destination keeps a provenance stamp written with each created item and finds items
+    #: by it (EWS: a named extended property); without it a write whose outcome is unknown can
+    #: be reconciled only by exact content, or is logged as ambiguous
+    supports_provenance: bool = False
+    #: the destination stores a message's bytes exactly as given (IMAP), so a digest of the
+    #: MIME as sent identifies the copy
+    stores_exact_mime: bool = False
+    #: a folder may hold items of another type (a mail filed in Contacts), as Exchange allows
+    allows_mixed_folders: bool = False
+    #: most email addresses / web pages a contact keeps (None: no limit)
+    max_contact_emails: int | None = None
+    max_contact_websites: int | None = None
 
     @property
     def needs_pinned_version(self) -> bool:
@@ -72,4 +84,9 @@ class Capabilities:
             max_batch_items=min(self.max_batch_items, other.max_batch_items),
             max_batch_bytes=min(self.max_batch_bytes, other.max_batch_bytes),
             max_connections=min(self.max_connections, other.max_connections),
+            supports_provenance=other.supports_provenance,
+            stores_exact_mime=other.stores_exact_mime,
+            allows_mixed_folders=other.allows_mixed_folders,
+            max_contact_emails=other.max_contact_emails,
+            max_contact_websites=other.max_contact_websites,
         )

@@ -1,4 +1,19 @@
-"""Duplicate detection: one fingerprint definition per item type, and a per-folder index.
+"""Content identity of items this migration did not create.
+
+Whether an item was already migrated is decided by provenance (the state's id map and the
+stamps a destination keeps), never here. Content identity serves one purpose: recognising an
+item that is already on the destination because someone put it there (by hand, with another
+tool, or with a state file that was thrown away on a destination that keeps no stamps).
+
+Two levels:
+
+- :func:`fingerprint` is a cheap *candidate* key computed from what a destination lists
+  without the MIME (defined per item type below). Distinct items can share it.
+- :func:`content_fingerprint` covers everything a user sees (for mail: every header a
+  server does not rewrite, and the body), so distinct items never match. A candidate is
+  taken as "already there" only when its content fingerprint matches too.
+
+Candidate keys:
 
 Fingerprints are short strings, ``"<item type>:<32 hex digits>"`` (a 128-bit BLAKE2b
 digest of normalized fields), the same in every process and on every run:
@@ -51,6 +66,7 @@ __all__ = [
     "DuplicateIndex",
     "DuplicatePolicy",
     "Match",
+    "content_fingerprint",
     "MatchKind",
     "fingerprint",
     "normalize_message_id",
@@ -295,17 +311,92 @@ def _event_time(value: dt.date | dt.datetime | None, all_day: bool) -> str:
     return _date(value)
 
 
+# --- content identity ------------------------------------------------------------------------------
+
+#: Headers a user sees or a client threads by. Servers rewrite transport headers (Received,
+#: Return-Path, X-*), encodings and MIME boundaries, never these.
+_CONTENT_HEADERS = (
+    "message-id", "date", "from", "sender", "reply-to", "to", "cc", "bcc", "subject",
+    "in-reply-to", "references", "importance", "priority",
+)  # fmt: skip
+
+
+def content_fingerprint(item: Item) -> str:
+    """A digest of everything a user sees of ``item``: equal only for the same content.
+
+    Mail: the headers in ``_CONTENT_HEADERS`` (decoded, unfolded, white space collapsed, each
+    address list sorted) and the text of every MIME part with the names and sizes of its
+    attachments; a message without MIME (as listed without it) has no content fingerprint
+    beyond its candidate key. Other items: every field a user sees, normalized as a server
+    stores it (text collapsed, HTML compared as text, phone numbers as digits).
+    """
+    if isinstance(item, Message):
+        if not item.mime:
+            return fingerprint(item) + ":nomime"
+        return _digest("mail", "content", *_mail_content(item.mime))
+    if isinstance(item, Contact):
+        name = item.display_name or " ".join(p for p in (item.given_name, item.middle_name, item.surname) if p)
+        return _digest(
+            "contacts", "content", _text(name), _text(item.given_name), _text(item.surname), _text(item.company),
+            _text(item.job_title), _text(item.department),
+            ",".join(sorted(_address(e) for e in item.emails)),
+            ",".join(sorted(re.sub(r"[^0-9+]", "", p.number) for p in item.phones)),
+            ",".join(sorted(_text(" ".join(filter(None, (a.street, a.city, a.postal_code, a.country)))) for a in item.addresses)),
+            _date(item.birthday), _body(item.notes), ",".join(sorted(_address(m) for m in item.members)),
+        )  # fmt: skip
+    if isinstance(item, Event):
+        return _digest(
+            "calendar", "content", fingerprint(item), _text(item.subject), _text(item.location),
+            _event_time(item.end, item.is_all_day), _body(item.body), item.recurrence or "",
+            ",".join(sorted(_address(a.address) for a in item.attendees)),
+        )  # fmt: skip
+    if isinstance(item, Task):
+        return _digest(
+            "tasks", "content", _text(item.subject), _date(item.start), _date(item.due), item.status,
+            str(item.percent_complete), _body(item.body),
+        )  # fmt: skip
+    if isinstance(item, Note):
+        return _digest("notes", "content", _text(item.subject), _body(item.body))
+    raise TypeError(f"content_fingerprint: not an item: {type(item).__name__}")
+
+
+def _mail_content(mime: bytes) -> list[str]:
+    parsed = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(mime)
+    fields: list[str] = []
+    for name in _CONTENT_HEADERS:
+        values = [collapse(decode_words(str(v))) for v in parsed.get_all(name) or ()]
+        if name in ("from", "sender", "reply-to", "to", "cc", "bcc"):
+            values = [",".join(sorted(a.casefold() for a in _ADDR_SPEC.findall(v)) or [v.casefold()]) for v in values]
+        elif name == "date":
+            values = [_date(_parse_date(v)) or v for v in values]
+        elif name == "message-id":
+            values = [normalize_message_id(v) or "" for v in values]
+        fields.append(f"{name}={'|'.join(values)}")
+    for part in parsed.walk():
+        if part.is_multipart():
+            continue
+        payload = part.get_payload(decode=True) or b""
+        kind = part.get_content_type()
+        if kind.startswith("text/"):
+            text = payload.decode(part.get_content_charset() or "utf-8", "replace")
+            fields.append(f"{kind}:{_body(text) if kind == 'text/html' else _text(text)}")
+        else:
+            fields.append(f"{kind}:{collapse(decode_words(part.get_filename() or ''))}:{hashlib.blake2b(payload, digest_size=16).hexdigest()}")
+    return fields
+
+
 # --- the index -----------------------------------------------------------------------------------
 
 
 class DuplicatePolicy(enum.Enum):
-    """What to do with an item the source holds more than once (in one folder).
+    """What to do when the source holds exact copies of an item (in one folder).
 
-    Items already on the destination are never created again, whatever the policy.
+    Items are never merged because they look alike: only byte-identical copies (the same
+    MIME; for other items every field the same) are candidates.
 
-    - ``SKIP``: create the first, skip the others; each is logged as a duplicate.
-    - ``COPY``: create every one, so the destination mirrors the source; not logged.
-    - ``REPORT``: create every one, and log each as a duplicate for the user to review.
+    - ``COPY`` (default): create every copy, so the destination mirrors the source.
+    - ``REPORT``: create every copy, and log each exact copy for the user to review.
+    - ``SKIP``: create the first, record the others as present; each is logged.
     """
 
     SKIP = "skip"

@@ -8,6 +8,7 @@ boundary, so callers never need to import them::
     ├── ConfigError                 bad configuration value (names the key)
     ├── AccountsFileError           bad accounts CSV (lists every bad row and column)
     ├── StateError                  the state store cannot be used (e.g. delta without a finished run)
+    │   └── StateLocked             another process is writing the same state file (names it)
     ├── SourceIsReadOnly            a write was attempted through a source connection
     ├── ItemRejected                the destination refused one item (names the item)
     ├── NotificationError           a notification mail or webhook could not be delivered
@@ -17,6 +18,7 @@ boundary, so callers never need to import them::
     │   └── MailboxNotFound         the address has no mailbox on that server
     └── TransientError              worth retrying later
         ├── ConnectionFailed        unreachable server, reset, timeout, TLS failure
+        │   └── OutcomeUnknown      a write went out and no answer came back: it may have been applied
         └── Throttled               the server asked us to slow down (``retry_after`` seconds)
 
 ``error.transient`` is True for errors that a retry may cure and False otherwise.
@@ -35,8 +37,10 @@ __all__ = [
     "ItemRejected",
     "MailboxNotFound",
     "NotificationError",
+    "OutcomeUnknown",
     "SourceIsReadOnly",
     "StateError",
+    "StateLocked",
     "Throttled",
     "TransientError",
 ]
@@ -67,6 +71,14 @@ class AccountsFileError(GroupmigrateError):
 
 class StateError(GroupmigrateError):
     """The state store cannot serve the request (e.g. a delta run without a finished full run)."""
+
+
+class StateLocked(StateError):
+    """Another process holds the state file's writer lock; ``holder`` says which (pid, host, since)."""
+
+    def __init__(self, message: str, holder: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.holder = dict(holder or {})
 
 
 class SourceIsReadOnly(GroupmigrateError):
@@ -109,7 +121,18 @@ class TransientError(GroupmigrateError):
 
 
 class ConnectionFailed(TransientError):
-    """The server could not be reached or the connection broke (reset, timeout, TLS)."""
+    """The server could not be reached or the connection broke (reset, timeout, TLS).
+
+    Raised by a write, it means the request was not sent (safe to send again); a write that
+    went out and got no usable answer raises :class:`OutcomeUnknown` instead.
+    """
+
+
+class OutcomeUnknown(ConnectionFailed):
+    """A write reached the server and no usable answer came back (timeout, reset after sending,
+    a gateway's 5xx): it may have been applied. Never resend it blindly: reconcile first."""
+
+    maybe_applied = True
 
 
 class Throttled(TransientError):

@@ -4,7 +4,13 @@ A backend offers a :class:`Source` or :class:`Destination` for one server endpoi
 a mailbox on it gives a :class:`SourceMailbox` or :class:`DestinationMailbox`, the object
 that does the work for one account. What a backend can do is data (:class:`Capabilities`),
 not a set of exceptions to catch. Optional abilities are separate protocols
-(:class:`SupportsSyncState`) checked with ``isinstance``.
+(:class:`SupportsSyncState`, :class:`SupportsProvenance`) checked with ``isinstance``.
+
+Writes are made once: a backend never repeats a write itself. It classifies each outcome
+(see :class:`CreateResult`) and the migrator's executor decides about retries, waits and
+reconciliation. A whole call may instead raise :class:`~groupmigrate.errors.Throttled` or
+:class:`~groupmigrate.errors.ConnectionFailed` (nothing was applied) or
+:class:`~groupmigrate.errors.OutcomeUnknown` (the request went out; nothing is known).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ __all__ = [
     "DestinationMailbox",
     "Source",
     "SourceMailbox",
+    "SupportsProvenance",
     "SupportsSyncState",
     "SyncResult",
 ]
@@ -33,6 +40,12 @@ __all__ = [
 @attrs.frozen
 class CreateResult:
     """Outcome of creating one item: its new id, or the reason it was refused.
+
+    - ``ok``: created, ``item_id`` is its destination id;
+    - not ok, ``maybe_applied``: the request went out and its answer was lost; the item may
+      exist now (the caller reconciles before sending it again);
+    - not ok, ``transient``: the server did not apply it and a later attempt may succeed;
+    - otherwise the server refused it for good (``error`` says why, ``code`` is its code).
 
     ``warnings`` lists what the backend had to do differently (e.g. an attachment re-added).
     """
@@ -43,6 +56,7 @@ class CreateResult:
     code: str | None = None
     transient: bool = False
     warnings: tuple[str, ...] = ()
+    maybe_applied: bool = False
 
 
 @attrs.frozen
@@ -90,6 +104,15 @@ class SupportsSyncState(Protocol):
 
 
 @runtime_checkable
+class SupportsProvenance(Protocol):
+    """A destination that keeps the provenance stamp written with each item and finds items by it."""
+
+    def find_stamps(self, folder: Folder, stamps: Iterable[str] | None = None) -> dict[str, list[str]]:
+        """Stamp → destination ids of the items in ``folder`` carrying it (several when an item
+        was created more than once); only ``stamps`` when given, every stamped item otherwise."""
+
+
+@runtime_checkable
 class DestinationMailbox(Protocol):
     """Write access to one mailbox."""
 
@@ -104,12 +127,24 @@ class DestinationMailbox(Protocol):
         """The destination folder for a source folder: the one with the same role if it has one,
         else the one at the same path, created with its missing parents when absent."""
 
-    def create_items(self, folder: Folder, items: Sequence[Item]) -> list[CreateResult]:
-        """Store ``items`` in ``folder``; one result per item, in order. Never sends anything."""
+    def create_items(
+        self, folder: Folder, items: Sequence[Item], stamps: Sequence[str] | None = None
+    ) -> list[CreateResult]:
+        """Store ``items`` in ``folder``; one result per item, in order. Never sends anything.
+
+        One attempt: nothing is repeated inside. ``stamps`` (one per item) are provenance
+        stamps to write with each item where the destination keeps them
+        (``capabilities.supports_provenance``); other destinations ignore them.
+        """
 
     def existing(self, folder: Folder, item_type: ItemType) -> Iterator[Item]:
         """The items already in ``folder``, with enough fields to compute their fingerprints
-        (mail without its MIME body)."""
+        (mail without its MIME body); each item's ``source_id`` is its destination id."""
+
+    def fetch_existing(self, folder: Folder, item_ids: Sequence[str]) -> Iterator[Item]:
+        """Full items (mail with MIME) of ``folder`` by destination id; ids gone are left out.
+
+        Used to compare content with items this migration did not create."""
 
     def count(self, folder: Folder) -> int: ...
 

@@ -2,7 +2,9 @@
 
 ``MemoryServer`` holds mailboxes; ``MemorySource`` and ``MemoryDestination`` open them through
 the same protocols as any other backend, so a migration can be rehearsed without a network.
-It records every operation like the EWS test server does.
+It records every operation like the EWS test server does, keeps the provenance stamps
+written with items, and can be told to fail chosen calls (:meth:`MemoryServer.inject`) before
+or after applying them, the way a real link fails.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import attrs
 
 from groupmigrate.auth import Auth, BasicAuth
 from groupmigrate.capabilities import Capabilities
-from groupmigrate.errors import AuthenticationError, MailboxNotFound
+from groupmigrate.errors import AuthenticationError, GroupmigrateError, MailboxNotFound
 from groupmigrate.items import Folder, Item, ItemRef, ItemType, Message
 from groupmigrate.protocols import CreateResult
 
@@ -42,6 +44,7 @@ class _Mailbox:
     folders: dict[str, Folder] = attrs.field(factory=dict)
     items: dict[str, dict[str, Item]] = attrs.field(factory=dict)  # folder id -> item id -> item
     changed: dict[str, dt.datetime] = attrs.field(factory=dict)
+    stamps: dict[str, str] = attrs.field(factory=dict)  # item id -> provenance stamp
 
 
 class MemoryServer:
@@ -52,6 +55,32 @@ class MemoryServer:
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self.operations: list[tuple[str, str, bool]] = []
+        self._faults: list[tuple[str, GroupmigrateError, bool]] = []
+        #: whether created items keep their stamps (set by the destination's capabilities)
+        self.capabilities_keep_stamps = True
+
+    def inject(self, operation: str, error: GroupmigrateError, *, after: bool = False, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``operation`` (e.g. ``"create_items"``) raise ``error``;
+        with ``after=True`` the call is applied first and then its answer is lost."""
+        with self._lock:
+            self._faults.extend([(operation, error, after)] * times)
+
+    def _fault(self, operation: str, after: bool) -> None:
+        with self._lock:
+            for index, (op, error, when) in enumerate(self._faults):
+                if op == operation:
+                    if when is not after:
+                        return
+                    del self._faults[index]
+                    raise error
+
+    def delete_item(self, address: str, item_id: str) -> None:
+        """Remove an item (as a user deleting it would)."""
+        with self._lock:
+            mbx = self.mailbox(address)
+            for items in mbx.items.values():
+                items.pop(item_id, None)
+            mbx.stamps.pop(item_id, None)
 
     def add_mailbox(self, address: str, password: str | None = None) -> None:
         with self._lock:
@@ -85,14 +114,28 @@ class MemoryServer:
             assert found is not None
             return found
 
-    def add_item(self, address: str, path: Sequence[str], item: Item, changed: dt.datetime | None = None) -> str:
+    def add_item(
+        self, address: str, path: Sequence[str], item: Item, changed: dt.datetime | None = None, stamp: str | None = None
+    ) -> str:
         with self._lock:
             mbx = self.mailbox(address)
             folder = self.folder(address, path, item.item_type)
             item_id = f"I{next(self._ids)}"
             mbx.items[folder.folder_id][item_id] = attrs.evolve(item, source_id=item_id)  # type: ignore[index]
             mbx.changed[item_id] = changed or dt.datetime.now(dt.timezone.utc)
+            if stamp is not None:
+                mbx.stamps[item_id] = stamp
             return item_id
+
+    def rename_folder(self, address: str, path: Sequence[str], new_name: str) -> None:
+        """Rename the folder at ``path`` (and the paths of its subfolders)."""
+        with self._lock:
+            mbx = self.mailbox(address)
+            old = tuple(path)
+            new = (*old[:-1], new_name)
+            for fid, folder in list(mbx.folders.items()):
+                if folder.path[: len(old)] == old:
+                    mbx.folders[fid] = attrs.evolve(folder, path=new + folder.path[len(old) :])
 
     def items(self, address: str, path: Sequence[str]) -> list[Item]:
         with self._lock:
@@ -131,7 +174,7 @@ class _MemoryMailbox:
         with self.server._lock:
             mbx = self.server.mailbox(self.address)
             refs = [
-                ItemRef(item_id, _size(item), mbx.changed[item_id], folder.kind)
+                ItemRef(item_id, _size(item), mbx.changed[item_id], item.item_type)
                 for item_id, item in mbx.items[folder.folder_id].items()  # type: ignore[index]
                 if since is None or mbx.changed[item_id] >= since
             ]
@@ -175,27 +218,56 @@ class _DestinationMailbox(_MemoryMailbox):
             self.server._log(self.address, "create_folder", True)
             return self.server.folder(self.address, folder.path, folder.kind)
 
-    def create_items(self, folder: Folder, items: Sequence[Item]) -> list[CreateResult]:
+    def create_items(self, folder: Folder, items: Sequence[Item], stamps: Sequence[str] | None = None) -> list[CreateResult]:
         self.server._log(self.address, "create_items", True)
+        self.server._fault("create_items", after=False)
+        keep = self.server.capabilities_keep_stamps
         results = []
-        for item in items:
-            item_id = self.server.add_item(self.address, folder.path, attrs.evolve(item, source_id=None))
+        for index, item in enumerate(items):
+            stamp = stamps[index] if stamps is not None and keep else None
+            item_id = self.server.add_item(self.address, folder.path, attrs.evolve(item, source_id=None), stamp=stamp)
             results.append(CreateResult(ok=True, item_id=item_id))
+        self.server._fault("create_items", after=True)
         return results
 
     def existing(self, folder: Folder, item_type: ItemType) -> Iterator[Item]:
         self.server._log(self.address, "existing", False)
+        self.server._fault("existing", after=False)
         for item in self.server.items(self.address, folder.path):
             yield attrs.evolve(item, mime=b"") if isinstance(item, Message) else item
+
+    def fetch_existing(self, folder: Folder, item_ids: Sequence[str]) -> Iterator[Item]:
+        self.server._log(self.address, "fetch_existing", False)
+        by_id = {item.source_id: item for item in self.server.items(self.address, folder.path)}
+        return iter([by_id[i] for i in item_ids if i in by_id])
+
+    def find_stamps(self, folder: Folder, stamps: Iterable[str] | None = None) -> dict[str, list[str]]:
+        self.server._log(self.address, "find_stamps", False)
+        self.server._fault("find_stamps", after=False)
+        wanted = None if stamps is None else set(stamps)
+        with self.server._lock:
+            mbx = self.server.mailbox(self.address)
+            ids = {i.source_id for i in self.server.items(self.address, folder.path)}
+            found: dict[str, list[str]] = {}
+            for item_id, stamp in mbx.stamps.items():
+                if item_id in ids and (wanted is None or stamp in wanted):
+                    found.setdefault(stamp, []).append(item_id)
+        return found
 
     def free_space(self) -> int | None:
         return None
 
 
+#: What the in-memory server does: everything, stamps included.
+MEMORY_CAPABILITIES = Capabilities(name="memory", supports_provenance=True, allows_mixed_folders=True)
+
+
 class _Endpoint:
     def __init__(self, server: MemoryServer, capabilities: Capabilities | None = None) -> None:
         self.server = server
-        self._capabilities = capabilities or Capabilities(name="memory")
+        self._capabilities = capabilities or MEMORY_CAPABILITIES
+        if isinstance(self, MemoryDestination):
+            server.capabilities_keep_stamps = self._capabilities.supports_provenance
 
     @property
     def capabilities(self) -> Capabilities:

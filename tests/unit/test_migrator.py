@@ -110,7 +110,7 @@ def test_trial_copies_only_the_last_ten_days(world):
 
 def test_delta_needs_a_finished_run_then_copies_only_new_mail(world):
     src_server, dst_server, pairs, _ = world
-    with pytest.raises(gm.StateError, match="delta run needs a previous run"):
+    with pytest.raises(gm.StateError, match="delta run needs a previous migration"):
         migrator(world).run(pairs[:1], mode="delta")
     migrator(world).run(pairs[:1])
     src_server.add_item("alice@contoso.com", ("Inbox",), Message.from_mime(mime(999, 0)))
@@ -130,11 +130,11 @@ class FlakyDestination(MemoryDestination):
         mailbox = super().open_mailbox(address, auth)
         create = mailbox.create_items
 
-        def create_items(folder, items):
+        def create_items(folder, items, stamps=None):
             if self.left <= 0:
                 raise RuntimeError("simulated crash")
             self.left -= 1
-            return create(folder, items)
+            return create(folder, items, stamps)
 
         mailbox.create_items = create_items  # type: ignore[method-assign]
         return mailbox

@@ -1,0 +1,151 @@
+"""The item pipeline's pure steps: map → sanitize → identity, and what a batch did.
+
+Nothing here talks to a server except the sanitizer's address resolution, which is
+prefetched once per batch. The result of a batch (:class:`BatchOutcome`) is committed to the
+state store in one transaction together with its log and counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from groupmigrate import events as ev
+from groupmigrate.capabilities import Capabilities
+from groupmigrate.dedup import content_fingerprint, fingerprint
+from groupmigrate.engine.identity import item_label, provenance_stamp
+from groupmigrate.items import Item, ItemRef, ItemType
+from groupmigrate.mappers import Change, MapContext, map_item
+from groupmigrate.sanitize import Sanitizer
+from groupmigrate.state import ItemMapping, LogEntry
+
+__all__ = ["BatchOutcome", "Prepared", "prepare"]
+
+
+@attrs.frozen
+class Prepared:
+    """One source item made ready for the destination, or the reason it is not sent."""
+
+    ref: ItemRef
+    label: str
+    stamp: str
+    changes: tuple[Change, ...] = ()
+    item: Item | None = None
+    skip_reason: str | None = None
+
+    @property
+    def candidate_key(self) -> str:
+        assert self.item is not None
+        return fingerprint(self.item)
+
+    @property
+    def content_key(self) -> str:
+        assert self.item is not None
+        return content_fingerprint(self.item)
+
+
+def stray_reason(item: Item, folder_kind: ItemType, item_types: Iterable[ItemType], caps: Capabilities) -> str | None:
+    """Why an item of another type than its folder (a mail filed in Contacts) is not copied; None to copy it."""
+    if item.item_type == folder_kind:
+        return None
+    if item.item_type not in set(item_types):
+        return f"a {item.item_type} item filed in a {folder_kind} folder; {item.item_type} is not being migrated"
+    if not caps.allows_mixed_folders:
+        return f"a {item.item_type} item filed in a {folder_kind} folder; the destination keeps only {folder_kind} there"
+    return None
+
+
+def prepare(
+    ref: ItemRef,
+    item: Item,
+    *,
+    source_address: str,
+    folder_kind: ItemType,
+    item_types: Iterable[ItemType],
+    caps: Capabilities,
+    context: MapContext,
+    sanitizer: Sanitizer,
+) -> Prepared:
+    """Map and sanitize one item under the route's capabilities; stamp and label it.
+
+    The stamp names the source item; the label is what a person recognises it by. Both,
+    like every fingerprint, describe the item as the destination will hold it.
+    """
+    stamp = provenance_stamp(source_address, ref.id)
+    label = item_label(item)
+    stray = stray_reason(item, folder_kind, item_types, caps)
+    if stray is not None:
+        return Prepared(ref, label, stamp, skip_reason=stray)
+    result = map_item(item, caps, context)
+    changes = list(result.changes)
+    if result.item is None:
+        return Prepared(ref, label, stamp, tuple(changes), skip_reason=result.skip_reason or "not supported by the destination")
+    clean, sanitized = sanitizer.sanitize(result.item, caps)
+    return Prepared(ref, label, stamp, tuple(changes + sanitized), clean)
+
+
+class BatchOutcome:
+    """What one batch did: the id map rows, log entries, counts and events to commit together."""
+
+    def __init__(self, account: str, folder_name: str, folder_key: str, kind: ItemType) -> None:
+        self.account = account
+        self.folder = folder_name
+        self.folder_key = folder_key
+        self.kind = kind
+        self.mappings: list[ItemMapping] = []
+        self.entries: list[LogEntry] = []
+        self.counts: dict[tuple[str, str], int] = {}
+        self.events: list[ev.Event] = []
+
+    def count(self, outcome: str, n: int = 1, kind: str | None = None) -> None:
+        key = (kind or self.kind, outcome)
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def log(self, kind: str, label: str | None, message: str) -> None:
+        self.entries.append(LogEntry(kind, self.kind, self.folder, label, message))
+
+    def _map(self, ref: ItemRef, destination_id: str | None, outcome: str, label: str, fp: str | None = None) -> None:
+        self.mappings.append(ItemMapping(ref.id, destination_id, ref.item_type, self.folder_key, fp, ref.size, outcome, label))
+
+    def changes(self, label: str, changes: Iterable[Change]) -> None:
+        for change in changes:
+            self.log(change.kind, label, change.message)
+
+    def failed(self, ref: ItemRef, label: str, error: str) -> None:
+        self.count("failed")
+        self.log("failed", label, error)
+        self._map(ref, None, "failed", label)
+        self.events.append(ev.ItemFailed(self.account, self.folder, self.kind, label, error))
+
+    def ambiguous(self, ref: ItemRef, label: str, error: str) -> None:
+        self.count("ambiguous")
+        self.log("ambiguous", label, error)
+        self._map(ref, None, "ambiguous", label)
+        self.events.append(ev.ItemFailed(self.account, self.folder, self.kind, label, error))
+
+    def skipped(self, ref: ItemRef, label: str, reason: str) -> None:
+        self.count("skipped")
+        self.log("skipped", label, reason)
+        self._map(ref, None, "skipped", label)
+        self.events.append(ev.ItemSkipped(self.account, self.folder, self.kind, label, reason))
+
+    def present(self, ref: ItemRef, label: str, destination_id: str | None, reason: str, fp: str | None = None) -> None:
+        """The item is on the destination already and was not created by this migration."""
+        self.count("duplicate")
+        self.log("duplicate", label, reason)
+        self._map(ref, destination_id, "present", label, fp)
+        self.events.append(ev.DuplicateSkipped(self.account, self.folder, self.kind, label, reason))
+
+    def adopted(self, ref: ItemRef, label: str, destination_id: str, reason: str) -> None:
+        """A copy made by an earlier run (found by its stamp) is recorded without creating anything."""
+        self.count("duplicate")
+        self.log("recovered", label, reason)
+        self._map(ref, destination_id, "migrated", label)
+
+    def migrated(self, ref: ItemRef, label: str, destination_id: str | None, warnings: Iterable[str]) -> None:
+        self.count("migrated")
+        self._map(ref, destination_id, "migrated", label)
+        for warning in warnings:
+            self.log("changed", label, warning)
+        self.events.append(ev.ItemMigrated(self.account, self.folder, self.kind, label, ref.size))

@@ -1,0 +1,390 @@
+"""Planning: check and analyze accounts, map folders, list items, and decide per folder what
+is to be done.
+
+"Already migrated" is decided by provenance: the state's id map (source mailbox + source id →
+destination id), checked against what the destination folder holds now, and the provenance
+stamps the destination keeps. An id map entry whose copy is gone is copied again; an item
+the map does not know but whose stamp is on the destination (a lost answer, a fresh state
+file) is recorded without creating anything. Items that failed or stayed ambiguous in an
+earlier run are tried again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import attrs
+
+from groupmigrate.accounts import AccountPair
+from groupmigrate.capabilities import Capabilities
+from groupmigrate.dedup import fingerprint
+from groupmigrate.engine.executor import Cancelled, Executor
+from groupmigrate.engine.identity import provenance_stamp
+from groupmigrate.engine.pipeline import BatchOutcome
+from groupmigrate.errors import AccessError, GroupmigrateError, StateError, TransientError
+from groupmigrate.items import ALL_ITEM_TYPES, Folder, Item, ItemRef, ItemType
+from groupmigrate.mappers import MapContext
+from groupmigrate.protocols import (
+    Destination, DestinationMailbox, Source, SourceMailbox, SupportsProvenance, SupportsSyncState,
+)  # fmt: skip
+from groupmigrate.sanitize import Sanitizer
+from groupmigrate.state import FolderState, ItemMapping, StateStore
+
+__all__ = [
+    "AccountAnalysis", "AccountWork", "Analysis", "CheckResult", "DELTA_OVERLAP", "FolderJob", "FolderPlan",
+    "TRIAL_DAYS", "analyze", "check", "delta_start", "plan_folder", "prepare_account",
+]  # fmt: skip
+
+log = logging.getLogger("groupmigrate")
+
+#: A trial run copies what arrived in this many days.
+TRIAL_DAYS = 10
+#: A delta run lists each folder from this long before the previous listing of it, so mail
+#: that arrived while that listing ran is not missed; provenance keeps the overlap from duplicating.
+DELTA_OVERLAP = dt.timedelta(minutes=10)
+
+
+# --- check and analyze ------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class CheckResult:
+    """Whether one side of one account pair can be used, and why not."""
+
+    pair: AccountPair
+    side: str
+    ok: bool
+    message: str
+
+
+@attrs.frozen
+class AccountAnalysis:
+    pair: AccountPair
+    items: dict[str, int]
+    bytes: dict[str, int]
+    destination_free: int | None
+    error: str | None = None
+
+
+@attrs.frozen
+class Analysis:
+    accounts: list[AccountAnalysis]
+
+    @property
+    def total_items(self) -> int:
+        return sum(sum(a.items.values()) for a in self.accounts)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(sum(a.bytes.values()) for a in self.accounts)
+
+    def summary(self) -> str:
+        lines = [f"{len(self.accounts)} account(s), {self.total_items} items, {self.total_bytes / 1e6:.1f} MB"]
+        for a in self.accounts:
+            per_type = ", ".join(f"{t} {a.items.get(t, 0)}" for t in ALL_ITEM_TYPES if t in a.items)
+            free = "unknown" if a.destination_free is None else f"{a.destination_free / 1e6:.1f} MB"
+            lines.append(f"  {a.pair.source}: {per_type}; destination free: {free}" + (f"; error: {a.error}" if a.error else ""))
+        return "\n".join(lines)
+
+
+def check(source: Source, destination: Destination, pairs: Sequence[AccountPair], workers: int) -> list[CheckResult]:
+    """Try to open every account on both sides; one result per pair and side."""
+
+    def check_pair(pair: AccountPair) -> list[CheckResult]:
+        results = []
+        for side, endpoint, address, auth in (
+            ("source", source, pair.source, pair.source_auth),
+            ("destination", destination, pair.destination, pair.destination_auth),
+        ):
+            try:
+                mailbox = endpoint.open_mailbox(address, auth)
+                try:
+                    mailbox.check()
+                finally:
+                    mailbox.close()
+                can = "read" if side == "source" else "written"
+                results.append(CheckResult(pair, side, True, f"{address}: the mailbox can be {can}"))
+            except GroupmigrateError as exc:
+                results.append(CheckResult(pair, side, False, f"{address}: {exc}"))
+        return results
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [r for rs in pool.map(check_pair, pairs) for r in rs]
+
+
+def analyze(
+    source: Source,
+    destination: Destination,
+    pairs: Sequence[AccountPair],
+    *,
+    workers: int,
+    item_types: Sequence[ItemType],
+    since: dt.datetime | None,
+) -> Analysis:
+    """Count items and bytes per account and item type, and the destination's free space."""
+
+    def analyze_pair(pair: AccountPair) -> AccountAnalysis:
+        items: dict[str, int] = {}
+        sizes: dict[str, int] = {}
+        try:
+            src = source.open_mailbox(pair.source, pair.source_auth)
+            try:
+                for folder in src.folders():
+                    if folder.kind not in item_types:
+                        continue
+                    for ref in src.list_items(folder, since):
+                        items[folder.kind] = items.get(folder.kind, 0) + 1
+                        sizes[folder.kind] = sizes.get(folder.kind, 0) + ref.size
+            finally:
+                src.close()
+            dst = destination.open_mailbox(pair.destination, pair.destination_auth)
+            try:
+                free = dst.free_space()
+            finally:
+                dst.close()
+        except GroupmigrateError as exc:
+            return AccountAnalysis(pair, items, sizes, None, error=str(exc))
+        return AccountAnalysis(pair, items, sizes, free)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return Analysis(list(pool.map(analyze_pair, pairs)))
+
+
+# --- accounts and folders ---------------------------------------------------------------------------
+
+
+@attrs.define
+class FolderJob:
+    pair: AccountPair
+    source_folder: Folder
+    destination_folder: Folder
+    refs: list[ItemRef]
+    folder_key: str
+    #: the source's sync state after this listing, saved when the folder is done (None: no sync)
+    sync_state: str | None = None
+    #: when this listing started: the next delta lists from here (minus the overlap)
+    listed_at: dt.datetime | None = None
+
+
+@attrs.define
+class AccountWork:
+    pair: AccountPair
+    source: SourceMailbox | None = None
+    destination: DestinationMailbox | None = None
+    context: MapContext | None = None
+    sanitizer: Sanitizer | None = None
+    jobs: list[FolderJob] = attrs.field(factory=list)
+    items_total: int = 0
+    bytes_total: int = 0
+    items_done: int = 0
+    bytes_done: int = 0
+    failed: int = 0
+    error: str | None = None
+    cancelled: bool = False
+    notices: list[str] = attrs.field(factory=list)
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+
+def delta_start(state: StateStore, pair: AccountPair) -> dt.datetime:
+    """When the account's last migration run started; refuses a delta that would miss items.
+
+    Raises:
+        StateError: no migration of the account finished yet, or the latest one that covered
+            more than new mail was a trial (which copied only the last days).
+    """
+    runs = state.last_finished_account_runs(pair.key, kind="migration")
+    if not runs:
+        raise StateError(
+            f"{pair}: a delta run needs a previous migration of this account that finished; "
+            "run a full migration first (or finish the interrupted one by running it again)"
+        )
+    for run, _ in runs:
+        if run.mode == "delta":
+            continue
+        if run.mode == "trial":
+            raise StateError(
+                f"{pair}: the last migration of this account before any delta was a trial, which copied only "
+                f"the last {TRIAL_DAYS} days; run a full migration (without --delta/--trial): it copies "
+                "everything the trial did not, and nothing twice"
+            )
+        break
+    return runs[0][0].started
+
+
+def _destination_folder(
+    state: StateStore, executor: Executor, work: AccountWork, folder: Folder, key: str, by_id: dict[str, Folder]
+) -> Folder:
+    """The destination folder of ``folder``: the one it was mapped to before (found by the
+    source folder's id, so a rename on the source keeps it), else by role and path."""
+    destination = work.destination
+    assert destination is not None
+    previous = state.folder_state(work.pair.key, key)
+    if previous is not None and previous.destination_id in by_id:
+        known = by_id[previous.destination_id]  # type: ignore[index]
+        if previous.path != folder.path:
+            work.notices.append(
+                f"folder {'/'.join(previous.path)} was renamed on the source to {folder}; its items stay in "
+                f"destination folder {known} (renaming folders is not supported on this destination)"
+            )
+        return attrs.evolve(known, kind=folder.kind, role=folder.role)
+    return executor.read(executor.destination, str(work.pair), destination.ensure_folder, folder)
+
+
+def prepare_account(
+    state: StateStore,
+    executor: Executor,
+    source: Source,
+    destination: Destination,
+    work: AccountWork,
+    *,
+    item_types: Sequence[ItemType],
+    since: dt.datetime | None,
+    mode: str,
+    address_map: dict[str, str],
+    caps: Capabilities,
+) -> None:
+    """Open both mailboxes, map every folder and list what each holds (``work.jobs``)."""
+    pair = work.pair
+    work.source = source.open_mailbox(pair.source, pair.source_auth)
+    work.destination = destination.open_mailbox(pair.destination, pair.destination_auth)
+    work.source.check()
+    work.destination.check()
+    work.context = MapContext(owner=pair.destination)
+    resolver = getattr(work.source, "resolve_addresses", None)
+    work.sanitizer = Sanitizer(resolver=resolver, mapping=address_map)
+    by_id = {f.folder_id: f for f in executor.read(executor.destination, str(pair), work.destination.folders) if f.folder_id}
+    for folder in executor.read(executor.source, str(pair), work.source.folders):
+        if folder.kind not in item_types:
+            continue
+        if executor.cancel.is_set():
+            raise Cancelled("cancelled")
+        key = folder.folder_id or str(folder)
+        target = _destination_folder(state, executor, work, folder, key, by_id)
+        previous = state.folder_state(pair.key, key)
+        state.save_folder(
+            FolderState(pair.key, key, folder.path, folder.kind, target.folder_id,
+                        previous.watermark if previous else None, previous.sync_state if previous else None)
+        )  # fmt: skip
+        listed_at = dt.datetime.now(dt.timezone.utc)
+        folder_since = since
+        if mode == "delta" and previous is not None and previous.watermark is not None:
+            folder_since = previous.watermark - DELTA_OVERLAP
+        refs, sync_state = _list(executor, work, folder, folder_since, mode, previous, caps)
+        work.jobs.append(FolderJob(pair, folder, target, refs, key, sync_state, listed_at))
+        work.items_total += len(refs)
+        work.bytes_total += sum(r.size for r in refs)
+
+
+def _list(
+    executor: Executor,
+    work: AccountWork,
+    folder: Folder,
+    since: dt.datetime | None,
+    mode: str,
+    previous: FolderState | None,
+    caps: Capabilities,
+) -> tuple[list[ItemRef], str | None]:
+    """The folder's items to look at, and the sync state to keep once they are done.
+
+    A source with sync states lists a whole folder through them, so that the next delta run
+    asks only for what changed since; otherwise (and for trial runs, ``since``, or a sync
+    state the server no longer accepts) items are listed by date.
+    """
+    source = work.source
+    assert source is not None
+    what = str(work.pair)
+    if isinstance(source, SupportsSyncState) and caps.supports_sync_state:
+        start: str | None = None
+        if mode == "delta" and previous is not None and previous.sync_state:
+            start = previous.sync_state
+        if start is not None or (mode == "full" and since is None):
+            try:
+                result = executor.read(executor.source, what, source.sync_items, folder, start)
+            except (AccessError, TransientError, Cancelled):
+                raise
+            except GroupmigrateError as exc:
+                log.info("%s: sync state of %s not usable (%s); listing by date", work.pair, folder, exc)
+            else:
+                unique = {ref.id: ref for ref in result.refs}
+                return list(unique.values()), result.state
+    refs = executor.read(executor.source, what, lambda: list(source.list_items(folder, since)))
+    return refs, None
+
+
+# --- per folder: what is to be done -------------------------------------------------------------------
+
+
+@attrs.define
+class FolderPlan:
+    """What a folder needs: items to send, and what was settled without sending anything."""
+
+    todo: list[ItemRef]
+    settled: BatchOutcome
+    #: candidate key → destination ids of items this migration did not create (by hand, another tool)
+    foreign: dict[str, list[str]]
+    #: destination id → the item as listed, for the foreign ones
+    foreign_items: dict[str, Item]
+    repaired: set[str]
+
+
+def plan_folder(
+    state: StateStore, executor: Executor, work: AccountWork, job: FolderJob, caps: Capabilities
+) -> FolderPlan:
+    """Decide for every listed item, and every item an earlier run left failed or ambiguous,
+    whether it is done, was created by an earlier run (its stamp is there), or is to be sent."""
+    destination = work.destination
+    assert destination is not None
+    folder = job.source_folder
+    what = str(work.pair)
+    settled = BatchOutcome(work.pair.key, str(folder), job.folder_key, folder.kind)
+    mappings = {m.source_id: m for m in state.mappings(work.pair.key, job.folder_key)}
+    listed = executor.read(executor.destination, what, lambda: list(destination.existing(job.destination_folder, folder.kind)))
+    present_ids = {item.source_id for item in listed if item.source_id}
+    stamps: dict[str, list[str]] = {}
+    if caps.supports_provenance and isinstance(destination, SupportsProvenance):
+        stamps = executor.read(executor.destination, what, destination.find_stamps, job.destination_folder, None)
+    stamped_ids = {i for ids in stamps.values() for i in ids}
+    refs = {r.id: r for r in job.refs}
+    for m in mappings.values():  # retry what an earlier run could not settle, even when not listed again
+        if m.outcome in ("failed", "ambiguous") and m.source_id not in refs:
+            refs[m.source_id] = ItemRef(m.source_id, m.size, None, _item_type(m))
+    todo: list[ItemRef] = []
+    repaired: set[str] = set()
+    already = already_bytes = 0
+    for ref in refs.values():
+        m = mappings.get(ref.id)
+        found = stamps.get(provenance_stamp(work.pair.source, ref.id))
+        if m is not None and m.outcome in ("migrated", "present"):
+            if m.destination_id is None or m.destination_id in present_ids:
+                already += 1
+                already_bytes += ref.size
+                continue
+            if found:
+                settled.adopted(ref, m.label or ref.id, found[0], "its destination id changed; found again by its provenance stamp")
+                continue
+            repaired.add(ref.id)
+            settled.log("repaired", m.label or ref.id, "its copy is no longer on the destination; copying it again")
+        elif found:
+            settled.adopted(ref, m.label if m and m.label else ref.id, found[0], "created by an earlier run (found by its provenance stamp); not created again")
+            continue
+        todo.append(ref)
+    if already:
+        settled.count("duplicate", already)
+        settled.log("duplicate", None, f"{already} item(s) already migrated by an earlier run")
+    claimed = stamped_ids | {m.destination_id for m in mappings.values() if m.destination_id}
+    foreign: dict[str, list[str]] = {}
+    foreign_items: dict[str, Item] = {}
+    for item in listed:
+        if item.source_id and item.source_id not in claimed:
+            foreign.setdefault(fingerprint(item), []).append(item.source_id)
+            foreign_items[item.source_id] = item
+    return FolderPlan(todo, settled, foreign, foreign_items, repaired)
+
+
+def _item_type(m: ItemMapping) -> Any:
+    return m.item_type if m.item_type in ALL_ITEM_TYPES else "mail"
