@@ -54,6 +54,7 @@ class Capabilities:
     #: most email addresses / web pages a contact keeps (None: no limit)
     max_contact_emails: int | None = None
     max_contact_websites: int | None = None
+    max_contact_addresses: int | None = None
 
     @property
     def needs_pinned_version(self) -> bool:
@@ -89,4 +90,5 @@ class Capabilities:
             allows_mixed_folders=other.allows_mixed_folders,
             max_contact_emails=other.max_contact_emails,
             max_contact_websites=other.max_contact_websites,
+            max_contact_addresses=other.max_contact_addresses,
         )

@@ -2,7 +2,8 @@
 
 An Exchange Online-like source and an Amazon WorkMail-like destination run on loopback; three
 sample mailboxes get every item type, including items that meet the route's limits (an
-oversized attachment, an X500 sender, a bad website URL, a duplicate mail). The demo runs
+oversized attachment, an X500 sender, a bad website URL, an exact copy of a mail, which is
+copied too: the destination mirrors the source). The demo runs
 check → analyze → migrate → verify, writes the HTML report and then checks that the report's
 counts match what it seeded, failing loudly if they do not.
 """
@@ -73,7 +74,8 @@ def seed_mailbox(server: Any, user: str, now: dt.datetime, oversized: bool) -> d
             duplicate_of = mime
     assert duplicate_of is not None
     server.seed_message(address, folders[5 % len(folders)], duplicate_of, received=now - dt.timedelta(days=12))
-    mail = {"migrated": MAILS_PER_BOX, "duplicate": 1, "skipped": 0}
+    # an exact copy is copied too: the destination mirrors the source
+    mail = {"migrated": MAILS_PER_BOX + 1, "duplicate": 0, "skipped": 0}
     if oversized:
         big = _mail(99, user, now - dt.timedelta(days=1), attachment=b"\0" * BIG_ATTACHMENT)
         server.seed_message(address, ("Inbox",), big, received=now - dt.timedelta(days=1))

@@ -31,6 +31,7 @@ __all__ = [
     "DestinationMailbox",
     "Source",
     "SourceMailbox",
+    "SupportsFolderRename",
     "SupportsProvenance",
     "SupportsSyncState",
     "SyncResult",
@@ -110,6 +111,14 @@ class SupportsProvenance(Protocol):
     def find_stamps(self, folder: Folder, stamps: Iterable[str] | None = None) -> dict[str, list[str]]:
         """Stamp → destination ids of the items in ``folder`` carrying it (several when an item
         was created more than once); only ``stamps`` when given, every stamped item otherwise."""
+
+
+@runtime_checkable
+class SupportsFolderRename(Protocol):
+    """A destination that can rename a folder it holds (keeping its items)."""
+
+    def rename_folder(self, folder: Folder, name: str) -> Folder:
+        """Give ``folder`` the last path element ``name``; returns the folder as it is now."""
 
 
 @runtime_checkable

@@ -241,6 +241,14 @@ class _DestinationMailbox(_MemoryMailbox):
         by_id = {item.source_id: item for item in self.server.items(self.address, folder.path)}
         return iter([by_id[i] for i in item_ids if i in by_id])
 
+    def rename_folder(self, folder: Folder, name: str) -> Folder:
+        self.server._log(self.address, "rename_folder", True)
+        with self.server._lock:
+            mbx = self.server.mailbox(self.address)
+            current = mbx.folders[folder.folder_id]  # type: ignore[index]
+            self.server.rename_folder(self.address, current.path, name)
+            return mbx.folders[folder.folder_id]  # type: ignore[index]
+
     def find_stamps(self, folder: Folder, stamps: Iterable[str] | None = None) -> dict[str, list[str]]:
         self.server._log(self.address, "find_stamps", False)
         self.server._fault("find_stamps", after=False)

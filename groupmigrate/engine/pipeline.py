@@ -15,8 +15,9 @@ from groupmigrate import events as ev
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.dedup import content_fingerprint, fingerprint
 from groupmigrate.engine.identity import item_label, provenance_stamp
-from groupmigrate.items import Item, ItemRef, ItemType
+from groupmigrate.items import Contact, Item, ItemRef, ItemType
 from groupmigrate.mappers import Change, MapContext, map_item
+from groupmigrate.mappers.contacts import fit_to_limits
 from groupmigrate.sanitize import Sanitizer
 from groupmigrate.state import ItemMapping, LogEntry
 
@@ -82,7 +83,11 @@ def prepare(
     if result.item is None:
         return Prepared(ref, label, stamp, tuple(changes), skip_reason=result.skip_reason or "not supported by the destination")
     clean, sanitized = sanitizer.sanitize(result.item, caps)
-    return Prepared(ref, label, stamp, tuple(changes + sanitized), clean)
+    changes += sanitized
+    if isinstance(clean, Contact):
+        clean, cut = fit_to_limits(clean, caps)
+        changes += cut
+    return Prepared(ref, label, stamp, tuple(changes), clean)
 
 
 class BatchOutcome:

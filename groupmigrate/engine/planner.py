@@ -30,7 +30,8 @@ from groupmigrate.errors import AccessError, GroupmigrateError, StateError, Tran
 from groupmigrate.items import ALL_ITEM_TYPES, Folder, Item, ItemRef, ItemType
 from groupmigrate.mappers import MapContext
 from groupmigrate.protocols import (
-    Destination, DestinationMailbox, Source, SourceMailbox, SupportsProvenance, SupportsSyncState,
+    Destination, DestinationMailbox, Source, SourceMailbox, SupportsFolderRename, SupportsProvenance,
+    SupportsSyncState,
 )  # fmt: skip
 from groupmigrate.sanitize import Sanitizer
 from groupmigrate.state import FolderState, ItemMapping, StateStore
@@ -227,10 +228,19 @@ def _destination_folder(
     if previous is not None and previous.destination_id in by_id:
         known = by_id[previous.destination_id]  # type: ignore[index]
         if previous.path != folder.path:
-            work.notices.append(
-                f"folder {'/'.join(previous.path)} was renamed on the source to {folder}; its items stay in "
-                f"destination folder {known} (renaming folders is not supported on this destination)"
-            )
+            was, now = "/".join(previous.path), str(folder)
+            if previous.path[:-1] == folder.path[:-1] and isinstance(destination, SupportsFolderRename):
+                try:
+                    known = executor.read(executor.destination, str(work.pair), destination.rename_folder, known, folder.name)
+                    work.notices.append(f"folder {was} was renamed on the source to {now}; renamed on the destination too")
+                except GroupmigrateError as exc:
+                    work.notices.append(f"folder {was} was renamed on the source to {now}; the destination folder {known} "
+                                        f"keeps its name ({exc})")  # fmt: skip
+            else:
+                work.notices.append(
+                    f"folder {was} was renamed or moved on the source to {now}; its items stay in destination folder "
+                    f"{known} (this destination cannot rename or move folders)"
+                )
         return attrs.evolve(known, kind=folder.kind, role=folder.role)
     return executor.read(executor.destination, str(work.pair), destination.ensure_folder, folder)
 

@@ -6,10 +6,10 @@ import attrs
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Attachment, Contact
-from groupmigrate.mappers._base import CHANGED, Change, MapContext, MapResult
+from groupmigrate.mappers._base import CHANGED, DROPPED, Change, MapContext, MapResult
 from groupmigrate.mappers._common import drop_fields, skip, unsupported_fields
 
-__all__ = ["photo_attachment", "map_contact"]
+__all__ = ["fit_to_limits", "photo_attachment", "map_contact"]
 
 #: leading bytes of the image formats contact photos come in -> (file extension, MIME type)
 _IMAGE_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
@@ -54,6 +54,30 @@ def map_contact(contact: Contact, caps: Capabilities, ctx: MapContext) -> MapRes
         changes.append(change)
     item, dropped = drop_fields(contact, unsupported_fields(contact, caps, ctx), ctx)
     return MapResult(item, changes=changes + dropped)
+
+
+def fit_to_limits(contact: Contact, caps: Capabilities) -> tuple[Contact, list[Change]]:
+    """Cut a contact's lists to what the destination stores (``caps.max_contact_emails``,
+    ``max_contact_websites``, ``max_contact_addresses``), first values kept; one change per
+    value dropped, naming it. Applied after sanitizing, so invalid values do not take a slot.
+    """
+    changes: list[Change] = []
+    updates: dict[str, object] = {}
+    for field, limit, noun in (
+        ("emails", caps.max_contact_emails, "e-mail address"),
+        ("websites", caps.max_contact_websites, "web page"),
+        ("addresses", caps.max_contact_addresses, "postal address"),
+    ):
+        values = getattr(contact, field)
+        if limit is None or len(values) <= limit:
+            continue
+        updates[field] = values[:limit]
+        for value in values[limit:]:
+            shown = value if isinstance(value, str) else ", ".join(
+                str(v) for v in (value.label, value.street, value.city, value.country) if v
+            )  # fmt: skip
+            changes.append(Change(DROPPED, field, f"{noun} {shown!r} dropped: the destination keeps {limit} per contact"))
+    return (attrs.evolve(contact, **updates) if updates else contact), changes
 
 
 def photo_attachment(photo: bytes, taken: set[str] | None = None) -> Attachment:

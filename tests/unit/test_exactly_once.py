@@ -275,9 +275,28 @@ def test_a_folder_renamed_on_the_source_keeps_its_destination_folder(servers, tm
     src.rename_folder(SRC, ("Projekte",), "Projects")
     src.add_item(SRC, ("Projects",), Message.from_mime(mime("b", message_id="<2@x>")))
     report = migrator(servers, tmp_path / "s.db").run([PAIR])
-    assert dst.items(DST, ("Projects",)) == []
-    assert len(dst.items(DST, ("Projekte",))) == 2
-    assert any("renamed" in e.message for e in report.accounts[0].log)
+    assert dst.items(DST, ("Projekte",)) == []
+    assert len(dst.items(DST, ("Projects",))) == 2  # one folder, renamed like the source's
+    assert any("renamed on the destination too" in e.message for e in report.accounts[0].log)
+
+
+class NoRename(MemoryDestination):
+    def open_mailbox(self, address, auth=None):
+        mailbox = super().open_mailbox(address, auth)
+        return type("NoRenameMailbox", (), {n: getattr(mailbox, n) for n in (
+            "address", "check", "folders", "ensure_folder", "create_items", "existing", "fetch_existing",
+            "find_stamps", "count", "free_space", "close", "list_items")})()  # fmt: skip
+
+
+def test_a_renamed_folder_on_a_destination_that_cannot_rename_keeps_its_name_and_is_logged(servers, tmp_path):
+    src, dst = servers
+    src.add_item(SRC, ("Projekte",), Message.from_mime(mime("a", message_id="<1@x>")))
+    gm.Migrator(MemorySource(src), NoRename(dst), state=str(tmp_path / "s.db")).run([PAIR])
+    src.rename_folder(SRC, ("Projekte",), "Projects")
+    src.add_item(SRC, ("Projects",), Message.from_mime(mime("b", message_id="<2@x>")))
+    report = gm.Migrator(MemorySource(src), NoRename(dst), state=str(tmp_path / "s.db")).run([PAIR])
+    assert dst.items(DST, ("Projects",)) == [] and len(dst.items(DST, ("Projekte",))) == 2
+    assert any("cannot rename" in e.message for e in report.accounts[0].log)
 
 
 def test_stray_items_are_copied_as_their_own_type_or_skipped_with_a_reason(servers, tmp_path):
@@ -323,3 +342,16 @@ def test_a_second_writer_on_the_same_state_file_is_refused(servers, tmp_path):
         holder.wait()
     migrator(servers, state).run([PAIR])
     assert_mirrored(servers)
+
+
+def test_a_contact_with_more_addresses_than_the_destination_keeps_is_cut_in_the_mapper_and_logged(servers, tmp_path):
+    src, dst = servers
+    emails = ("a@x.org", "b@x.org", "c@x.org", "d@x.org")
+    src.add_item(SRC, ("Contacts",), Contact(display_name="Many", emails=emails))
+    caps = gm.Capabilities(name="three-emails", supports_provenance=True, max_contact_emails=3)
+    report = migrator(servers, tmp_path / "s.db", caps).run([PAIR])
+    (copy,) = dst.items(DST, ("Contacts",))
+    assert copy.emails == emails[:3]
+    assert any(e.kind == "dropped" and "d@x.org" in e.message for e in report.accounts[0].log)
+    verify = migrator(servers, tmp_path / "s.db", caps).verify([PAIR])
+    assert verify.totals()["missing"] == 0 and verify.accounts[0].counts["contacts"]["migrated"] == 1
