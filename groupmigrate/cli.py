@@ -5,6 +5,7 @@ Exit codes:
     1  the run finished but some items or accounts failed, or verify found items missing
     2  usage or configuration error
     3  check failed: an account cannot be opened on one side
+    4  the state file is in use by another process (the message names it: pid, host, since when)
     130 cancelled with Ctrl-C (run the same command again to resume)
 """
 
@@ -23,14 +24,17 @@ from groupmigrate.errors import GroupmigrateError
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CHECK, EXIT_CANCELLED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CHECK, EXIT_LOCKED, EXIT_CANCELLED = 0, 1, 2, 3, 4, 130
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="groupmigrate",
         description="Move whole mailboxes between groupware servers (Exchange / Exchange Online → Amazon WorkMail).",
-        epilog="Exit codes: 0 done, 1 some items failed, 2 usage/config error, 3 check failed, 130 cancelled.",
+        epilog=(
+            "Exit codes: 0 done, 1 some items failed, 2 usage/config error, 3 check failed, "
+            "4 state file in use by another process, 130 cancelled."
+        ),
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -58,9 +62,17 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="print or write the report of a run from a state file")
     report.add_argument("state", help="state file (e.g. migration.db)")
-    report.add_argument("--run", default=None, help="run id (default: the latest run)")
+    report.add_argument(
+        "--run", default=None, metavar="RUN_ID",
+        help="run id, as listed by 'groupmigrate runs' (default: the latest migration run)",
+    )  # fmt: skip
     report.add_argument("--json", action="store_true", help="print JSON")
     report.add_argument("--html", metavar="FILE", help="write a self-contained HTML page")
+
+    runs = sub.add_parser("runs", help="list the runs recorded in a state file, one per line")
+    runs.add_argument("state", help="state file (e.g. migration.db)")
+    runs.add_argument("--kind", choices=("migration", "verify"), default=None, help="only runs of this kind")
+    runs.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -100,11 +112,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(report_path=args.report, state_path=args.state, progress=not args.no_progress, as_json=args.json)
         if args.command == "report":
             return _report(args)
+        if args.command == "runs":
+            return _runs(args)
         return _with_config(args)
     except GroupmigrateError as exc:
         print(f"groupmigrate: error: {exc}", file=sys.stderr)
-        from groupmigrate.errors import AccessError, AccountsFileError, ConfigError, StateError
+        from groupmigrate.errors import AccessError, AccountsFileError, ConfigError, StateError, StateLocked
 
+        if isinstance(exc, StateLocked):
+            return EXIT_LOCKED
         return EXIT_USAGE if isinstance(exc, (ConfigError, AccountsFileError, StateError)) else (
             EXIT_CHECK if isinstance(exc, AccessError) else EXIT_FAILURES
         )  # fmt: skip
@@ -113,23 +129,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANCELLED
 
 
-def _report(args: argparse.Namespace) -> int:
-    from groupmigrate.report import Report
+def _open_existing_state(path: str) -> Any:
+    from groupmigrate.errors import StateError
     from groupmigrate.state import SqliteStateStore
 
-    if not Path(args.state).exists():
-        print(f"groupmigrate: error: state file {args.state} does not exist", file=sys.stderr)
-        return EXIT_USAGE
-    report = Report.from_state(SqliteStateStore(args.state), args.run)
+    if not Path(path).exists():
+        raise StateError(f"state file {path} does not exist")
+    return SqliteStateStore(path)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from groupmigrate.report import Report
+
+    store = _open_existing_state(args.state)
+    try:
+        report = Report.from_state(store, args.run)
+    finally:
+        store.close()
     if args.html:
         Path(args.html).write_text(report.to_html(), encoding="utf-8")
     print(report.to_json() if args.json else report.summary())
     return EXIT_OK if report.ok else EXIT_FAILURES
 
 
+def _runs(args: argparse.Namespace) -> int:
+    from groupmigrate.report import list_runs
+
+    store = _open_existing_state(args.state)
+    try:
+        summaries = list_runs(store, args.kind)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([s.to_dict() for s in summaries], indent=2))
+    elif not summaries:
+        print(f"no runs in {args.state}")
+    else:
+        for summary in summaries:
+            print(summary.line())
+    return EXIT_OK
+
+
 def _with_config(args: argparse.Namespace) -> int:
     from groupmigrate.config import load_config
     from groupmigrate.migrator import Migrator
+    from groupmigrate.state import SqliteStateStore
 
     config = load_config(args.config)
     pairs = config.read_accounts()
@@ -138,10 +182,13 @@ def _with_config(args: argparse.Namespace) -> int:
         from groupmigrate.events import TqdmSink
 
         on_event = TqdmSink(file=sys.stderr)
+    # One store object for the command: migrate and verify hold its writer lock from start to
+    # end (before any notification goes out), and the migrator's own use of it is re-entrant.
+    store = SqliteStateStore(str(config.migration.state))
     migrator = Migrator(
         source=config.source.build_source(),
         destination=config.destination.build_destination(),
-        state=str(config.migration.state),
+        state=store,
         item_types=config.migration.item_types,
         since=config.migration.since,
         workers=config.migration.workers,
@@ -163,11 +210,13 @@ def _with_config(args: argparse.Namespace) -> int:
             print(analysis.summary())
         return EXIT_OK if all(a.error is None for a in analysis.accounts) else EXIT_CHECK
     if args.command == "verify":
-        report = migrator.verify(pairs)
+        with store.writer():
+            report = migrator.verify(pairs)
         print(report.to_json() if args.json else report.summary())
         return EXIT_OK if report.ok else EXIT_FAILURES
     mode = "trial" if args.trial else "delta" if args.delta else config.migration.mode
-    return _migrate(migrator, pairs, mode, config, as_json=args.json)
+    with store.writer():
+        return _migrate(migrator, pairs, mode, config, as_json=args.json)
 
 
 def _migrate(migrator: Any, pairs: Any, mode: str, config: Any, as_json: bool) -> int:

@@ -16,14 +16,20 @@ import attrs
 
 from groupmigrate.accounts import AccountPair
 from groupmigrate.items import ALL_ITEM_TYPES
-from groupmigrate.state import LogEntry, StateStore
+from groupmigrate.state import LogEntry, RunRecord, StateStore
 
-__all__ = ["OUTCOMES", "AccountReport", "LogEntry", "Report"]
+__all__ = ["OUTCOMES", "AccountReport", "LogEntry", "Report", "RunSummary", "list_runs"]
 
-#: The per-item outcomes counted in a report.
-OUTCOMES = ("migrated", "duplicate", "skipped", "failed")
-#: The outcomes counted by verify.
-VERIFY_OUTCOMES = ("source", "destination", "missing", "skipped", "duplicate")
+#: The per-item outcomes counted in a report: ``duplicate`` counts items already on the
+#: destination (copied by an earlier run, or there before); ``ambiguous`` items were sent, their
+#: answer was lost and the destination could not tell whether it holds them.
+OUTCOMES = ("migrated", "duplicate", "skipped", "failed", "ambiguous")
+#: The outcomes counted by verify, per folder: source = migrated + present + skipped + failed
+#: + ambiguous + missing; ``extra`` destination items no source item accounts for;
+#: ``duplicate`` copies this migration created more than once.
+VERIFY_OUTCOMES = (
+    "source", "destination", "migrated", "present", "skipped", "failed", "ambiguous", "missing", "extra", "duplicate",
+)  # fmt: skip
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -34,9 +40,10 @@ def _iso(value: dt.datetime | None) -> str | None:
 class AccountReport:
     """One account pair's outcome.
 
-    ``status`` is ``completed``, ``completed_with_errors`` (some items failed), ``failed``
-    (the account could not be migrated, see ``error``), ``cancelled`` or ``running`` (the
-    run was interrupted; run again to resume). ``counts[item_type][outcome]`` counts items.
+    ``status`` is ``completed``, ``completed_with_errors`` (some items failed or stayed
+    ambiguous), ``failed`` (the account could not be migrated, see ``error``), ``cancelled``,
+    ``interrupted`` (the process was killed; run again to resume) or ``running``.
+    ``counts[item_type][outcome]`` counts items.
     """
 
     pair: AccountPair
@@ -79,14 +86,18 @@ class Report:
 
     @classmethod
     def from_state(cls, state: StateStore, run_id: str | None = None) -> Report:
-        """Read the report of ``run_id`` (default: the latest run) back from a state store."""
+        """Read the report of ``run_id`` back from a state store.
+
+        Without ``run_id``: the latest migration run (a later verification does not hide it),
+        or the latest run of any kind when no migration ran yet.
+        """
         if run_id is None:
-            runs = state.runs()
-            if not runs:
+            latest = state.latest_run("migration") or state.latest_run(None)
+            if latest is None:
                 from groupmigrate.errors import StateError
 
                 raise StateError("the state store holds no run yet")
-            run_id = runs[-1].run_id
+            run_id = latest.run_id
         run = state.get_run(run_id)
         accounts = [
             AccountReport(
@@ -98,8 +109,7 @@ class Report:
             )
             for a in state.accounts(run_id)
         ]
-        kind = "verify" if run.mode == "verify" else "migration"
-        return cls(run.run_id, run.mode, run.status, run.started, run.finished, accounts, kind)
+        return cls(run.run_id, run.mode, run.status, run.started, run.finished, accounts, run.kind)
 
     @property
     def ok(self) -> bool:
@@ -208,3 +218,49 @@ def _render_html(report: Report) -> str:
         f"<p>started {html.escape(str(_iso(report.started)))}, finished {html.escape(str(_iso(report.finished)))}</p>"
         f"{_render_tables(report)}{log}</body></html>"
     )
+
+
+# -- listing runs -------------------------------------------------------------------------------
+def _when(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
+
+
+@attrs.frozen
+class RunSummary:
+    """One run of a state file in a listing: the run and how many accounts ended in which status."""
+
+    run: RunRecord
+    #: account status → number of accounts, e.g. ``{"completed": 2, "failed": 1}``
+    accounts: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.run
+        return {
+            "run_id": r.run_id, "kind": r.kind, "mode": r.mode, "status": r.status,
+            "started": _iso(r.started), "finished": _iso(r.finished), "accounts": dict(self.accounts),
+        }  # fmt: skip
+
+    def line(self) -> str:
+        """``run id  kind  mode  started  finished  status  accounts`` on one line (times in UTC)."""
+        r = self.run
+        total = sum(self.accounts.values())
+        parts = ", ".join(f"{n} {status}" for status, n in self.accounts.items())
+        accounts = f"{total} account{'' if total == 1 else 's'}" + (f" ({parts})" if parts else "")
+        return (
+            f"{r.run_id}  {r.kind:<9}  {r.mode:<6}  {_when(r.started)}  {_when(r.finished):<19}  "
+            f"{r.status:<21}  {accounts}"
+        )
+
+
+def list_runs(state: StateStore, kind: str | None = None) -> list[RunSummary]:
+    """Every run of the state store (only ``migration`` or ``verify`` runs with ``kind``), oldest first.
+
+    A run whose process died shows as ``interrupted``, as do its unfinished accounts.
+    """
+    out = []
+    for run in state.runs(kind):
+        by_status: dict[str, int] = {}
+        for account in state.accounts(run.run_id):
+            by_status[account.status] = by_status.get(account.status, 0) + 1
+        out.append(RunSummary(run, by_status))
+    return out

@@ -115,7 +115,8 @@ def test_every_command_end_to_end(servers, tmp_path):
     migrate = cli("-vv", "migrate", config, "--no-progress", env=ENV)
     outputs += [migrate.stdout, migrate.stderr]
     assert migrate.returncode == 0, migrate.stderr[-3000:]
-    assert "alice@contoso.com -> alice@example.org: completed; migrated 34, duplicate 1" in migrate.stdout
+    # the source's duplicate mail is copied too: the destination mirrors the source
+    assert "alice@contoso.com -> alice@example.org: completed; migrated 35," in migrate.stdout
     assert (tmp_path / "report.html").exists()
 
     verify = cli("verify", config, "--json", env=ENV)
@@ -133,6 +134,16 @@ def test_every_command_end_to_end(servers, tmp_path):
     assert report.returncode == 0
     assert json.loads(report.stdout)["mode"] == "delta"
     assert (tmp_path / "again.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+    runs = cli("runs", str(tmp_path / "migration.db"))
+    outputs += [runs.stdout, runs.stderr]
+    assert runs.returncode == 0, runs.stderr
+    lines = runs.stdout.splitlines()
+    assert [line.split()[1:3] for line in lines] == [["migration", "full"], ["verify", "verify"], ["migration", "delta"]]
+    assert all("2 accounts (2 completed)" in line for line in lines), lines
+    verify_id = lines[1].split()[0]
+    again = cli("report", str(tmp_path / "migration.db"), "--run", verify_id, "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["kind"] == "verify"
 
     state_bytes = (tmp_path / "migration.db").read_bytes().decode("latin-1")
     assert_no_secret(*outputs, state_bytes, (tmp_path / "report.html").read_text(encoding="utf-8"))
@@ -178,3 +189,70 @@ def test_demo_runs_and_checks_itself(tmp_path):
     assert "demo OK" in result.stdout
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "alice@contoso.com" in html and "over the destination limit" in html
+
+
+def test_runs_lists_every_run_with_its_kind_and_status(tmp_path):
+    from groupmigrate.state import SqliteStateStore
+
+    path = tmp_path / "migration.db"
+    store = SqliteStateStore(path)
+    with store.writer():
+        full = store.start_run("full", None, ["mail"])
+        for key in ("a", "b"):
+            store.start_account(full, key, f"{key}@contoso.com", f"{key}@example.org")
+        store.finish_account(full, "a", "completed")
+        store.finish_account(full, "b", "failed", "mailbox not found")
+        store.finish_run(full, "completed_with_errors")
+        verify = store.start_run("verify", None, ["mail"])
+        store.finish_run(verify, "completed")
+        trial = store.start_run("trial", None, ["mail"])  # never finished: its process died
+        store.start_account(trial, "a", "a@contoso.com", "a@example.org")
+    store.close()
+
+    result = cli("runs", str(path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    assert lines[0].split()[:3] == [full, "migration", "full"] and "completed_with_errors" in lines[0]
+    assert "2 accounts (1 completed, 1 failed)" in lines[0]
+    assert lines[1].split()[:3] == [verify, "verify", "verify"] and "0 accounts" in lines[1]
+    assert lines[2].split()[:3] == [trial, "migration", "trial"]
+    assert "interrupted" in lines[2] and "1 account (1 interrupted)" in lines[2]
+
+    as_json = json.loads(cli("runs", str(path), "--json").stdout)
+    assert [(r["kind"], r["mode"], r["status"]) for r in as_json] == [
+        ("migration", "full", "completed_with_errors"), ("verify", "verify", "completed"), ("migration", "trial", "interrupted")
+    ]
+    only_verify = cli("runs", str(path), "--kind", "verify")
+    assert [line.split()[0] for line in only_verify.stdout.splitlines()] == [verify]
+    # the default report is the latest migration run, not the verification
+    assert json.loads(cli("report", str(path), "--json").stdout)["run_id"] == trial
+    missing = cli("runs", str(tmp_path / "nope.db"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_a_state_file_in_use_exits_4_and_names_the_holder(servers, tmp_path):
+    src, dst = servers
+    config = str(write_config(tmp_path, src, dst, "source,destination\ncarol@contoso.com,carol@example.org\n"))
+    hold = (
+        "import sys\nfrom groupmigrate.state import SqliteStateStore\n"
+        f"with SqliteStateStore({str(tmp_path / 'migration.db')!r}).writer():\n"
+        "    print('locked', flush=True)\n    sys.stdin.readline()\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        before = len(dst.write_operations("carol@example.org"))
+        for command in ("migrate", "verify"):
+            result = cli(command, config, "--no-progress" if command == "migrate" else "--json", env=ENV, cwd=tmp_path)
+            assert result.returncode == 4, (command, result.stdout, result.stderr)
+            assert f"is in use by process {holder.pid} on host " in result.stderr
+            assert "wait for it to finish, or stop it" in result.stderr
+        assert len(dst.write_operations("carol@example.org")) == before  # refused before any write
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    # the holder is gone: the same command runs (its outcome depends on what earlier tests left in carol's mailbox)
+    result = cli("migrate", config, "--no-progress", env=ENV, cwd=tmp_path)
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    assert "carol@contoso.com -> carol@example.org" in result.stdout
