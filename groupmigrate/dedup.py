@@ -375,7 +375,8 @@ def _mail_content(mime: bytes) -> list[str]:
     for part in parsed.walk():
         if part.is_multipart():
             continue
-        payload = part.get_payload(decode=True) or b""
+        decoded = part.get_payload(decode=True)
+        payload = decoded if isinstance(decoded, bytes) else b""
         kind = part.get_content_type()
         if kind.startswith("text/"):
             text = payload.decode(part.get_content_charset() or "utf-8", "replace")

@@ -394,7 +394,7 @@ def _exact_key(prepared: Prepared) -> str:
     item = prepared.item
     if item is not None and getattr(item, "mime", None):
         return hashlib.blake2b(item.mime, digest_size=16).hexdigest()  # type: ignore[union-attr]
-    return repr(attrs.evolve(item, source_id=None)) if item is not None else prepared.ref.id  # type: ignore[misc]
+    return repr(attrs.evolve(item, source_id=None)) if item is not None else prepared.ref.id
 
 
 def _batches(refs: Sequence[ItemRef], max_items: int, max_bytes: int) -> Iterator[list[ItemRef]]:

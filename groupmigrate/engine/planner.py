@@ -226,7 +226,7 @@ def _destination_folder(
     assert destination is not None
     previous = state.folder_state(work.pair.key, key)
     if previous is not None and previous.destination_id in by_id:
-        known = by_id[previous.destination_id]  # type: ignore[index]
+        known = by_id[previous.destination_id]
         if previous.path != folder.path:
             was, now = "/".join(previous.path), str(folder)
             if previous.path[:-1] == folder.path[:-1] and isinstance(destination, SupportsFolderRename):
@@ -360,9 +360,9 @@ def plan_folder(
         stamps = executor.read(executor.destination, what, destination.find_stamps, job.destination_folder, None)
     stamped_ids = {i for ids in stamps.values() for i in ids}
     refs = {r.id: r for r in job.refs}
-    for m in mappings.values():  # retry what an earlier run could not settle, even when not listed again
-        if m.outcome in ("failed", "ambiguous") and m.source_id not in refs:
-            refs[m.source_id] = ItemRef(m.source_id, m.size, None, _item_type(m))
+    for earlier in mappings.values():  # retry what an earlier run could not settle, even when not listed again
+        if earlier.outcome in ("failed", "ambiguous") and earlier.source_id not in refs:
+            refs[earlier.source_id] = ItemRef(earlier.source_id, earlier.size, None, _item_type(earlier))
     todo: list[ItemRef] = []
     repaired: set[str] = set()
     already = already_bytes = 0

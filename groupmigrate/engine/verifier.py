@@ -92,7 +92,7 @@ def _verify_folder(
         if m is not None and m.outcome in ("skipped", "failed", "ambiguous"):
             outcomes[m.outcome] += 1
         elif m is not None and m.destination_id in on_destination:
-            accounted.add(m.destination_id)  # type: ignore[arg-type]
+            accounted.add(m.destination_id)
             outcomes["migrated" if m.outcome == "migrated" else "present"] += 1
         elif found:
             outcomes["migrated"] += 1
@@ -104,7 +104,7 @@ def _verify_folder(
         for start in range(0, len(unlabelled), _BATCH):
             batch = unlabelled[start : start + _BATCH]
             try:
-                items = executor.read(executor.source, what, lambda b=batch: list(src.fetch(folder, b)))  # type: ignore[misc]
+                items = executor.read(executor.source, what, lambda b=batch: list(src.fetch(folder, b)))
             except GroupmigrateError:
                 items = []
             labels = {i.source_id: item_label(i) for i in items}
@@ -128,7 +128,7 @@ def _verify_folder(
     extra = [item for item_id, item in on_destination.items() if item_id not in accounted]
     for item in extra:
         out.log("extra", item_label(item), "on the destination, but no source item of this folder accounts for it")
-    counts = {(folder.kind, "source"): len(refs), (folder.kind, "destination"): len(on_destination)}
+    counts: dict[tuple[str, str], int] = {(folder.kind, "source"): len(refs), (folder.kind, "destination"): len(on_destination)}
     for outcome, n in outcomes.items():
         counts[(folder.kind, outcome)] = n
     counts[(folder.kind, "extra")] = len(extra)

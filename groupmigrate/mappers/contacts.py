@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from groupmigrate.capabilities import Capabilities
@@ -62,7 +64,7 @@ def fit_to_limits(contact: Contact, caps: Capabilities) -> tuple[Contact, list[C
     value dropped, naming it. Applied after sanitizing, so invalid values do not take a slot.
     """
     changes: list[Change] = []
-    updates: dict[str, object] = {}
+    updates: dict[str, Any] = {}
     for field, limit, noun in (
         ("emails", caps.max_contact_emails, "e-mail address"),
         ("websites", caps.max_contact_websites, "web page"),

@@ -127,7 +127,7 @@ def check_state_after_kill(state: str, destination_server: EWSTestServer) -> dic
     store = SqliteStateStore(state)
     try:
         report = Report.from_state(store)
-        assert report.status == "running", report.status  # interrupted, not finished
+        assert report.status == "interrupted", report.status  # killed: shown as interrupted, not running
         assert report.to_json() and report.to_html()
         claimed = set()
         for account in report.accounts:
