@@ -14,11 +14,25 @@ Every test seeds what it needs through the harness, works only through the proto
 (:mod:`groupmigrate.protocols`) and compares items field by field with :func:`differences`,
 which knows the differences a destination's capabilities allow.
 The functions ``check_*`` are the same tests as plain functions taking a harness.
+
+What the write contract asks of a destination, and the suite checks:
+
+- ``create_items`` makes one attempt: every item it reports created exists exactly once;
+- with ``capabilities.supports_provenance``, the stamps passed to ``create_items`` are found
+  again by ``find_stamps`` (each with the id ``create_items`` returned), and a write whose
+  answer was lost can be settled that way; without it, stamps are accepted and ignored;
+- ``fetch_existing`` returns full items by destination id, in order, leaving out ids gone;
+- with ``capabilities.allows_mixed_folders``, an item filed in a folder of another kind (a mail
+  among contacts) is listed, fetched and written as what it is.
+
+A harness may offer ``lose_next_write()`` (see :class:`Harness`) to let the suite check
+writes whose answer is lost; without it those checks are skipped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import zoneinfo
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -40,12 +54,14 @@ from groupmigrate.items import (
     PostalAddress,
     Task,
 )
+from groupmigrate.errors import OutcomeUnknown
 from groupmigrate.protocols import (
     CreateResult,
     Destination,
     DestinationMailbox,
     Source,
     SourceMailbox,
+    SupportsProvenance,
     SupportsSyncState,
 )
 
@@ -55,6 +71,7 @@ __all__ = [
     "differences",
     "sample_items",
     "sample_message",
+    "stamp_for",
 ]
 
 UTC = dt.timezone.utc
@@ -84,6 +101,17 @@ class Harness(Protocol):
 
     def rejected_item(self) -> Item | None:
         """A mail the destination refuses (e.g. over its size limit), or None to skip that test."""
+
+    # Optional (looked up with getattr, so existing harnesses need not define it):
+    #
+    # def lose_next_write(self) -> None:
+    #     """Make the destination server carry out the next write request and then lose its
+    #     answer (a reset or a gateway error after the request was applied)."""
+
+
+def stamp_for(source_id: str, mailbox: str = "conformance@example.org") -> str:
+    """A provenance stamp as the migrator makes them: 32 hex digits naming a source item."""
+    return hashlib.sha256(f"{mailbox}\0{source_id}".encode()).hexdigest()[:32]
 
 
 def sample_message(n: int, *, received: dt.datetime | None = None, body: bytes = b"Hello") -> Message:
@@ -452,6 +480,116 @@ def check_sync_state(h: Harness) -> None:
     assert [getattr(m, "message_id", None) for m in src.fetch(folder, list(later.refs))] == [sample_message(52).message_id]
 
 
+def _one_per_type(kind: ItemType, caps: Capabilities) -> list[Item]:
+    items = sample_items(kind)
+    if kind == "contacts" and not caps.supports_distribution_lists:
+        items = [c for c in items if not getattr(c, "is_distribution_list", False)]
+    return items
+
+
+def check_provenance(h: Harness) -> None:
+    caps = h.destination.capabilities
+    dst = h.destination.open_mailbox(h.destination_address)
+    kinds: tuple[ItemType, ...] = ("mail", "contacts", "calendar", "tasks", "notes")
+    for kind in kinds:
+        if kind not in caps.item_types:
+            continue
+        target = dst.ensure_folder(Folder((f"Stamped {kind}",), kind=kind))
+        items = _one_per_type(kind, caps)
+        stamps = [stamp_for(f"{kind}-{i}") for i in range(len(items))]
+        results = dst.create_items(target, items, stamps)
+        assert all(r.ok and r.item_id for r in results), results
+        assert dst.count(target) == len(items)  # one attempt: nothing created twice
+        if not caps.supports_provenance:
+            continue
+        assert isinstance(dst, SupportsProvenance), "supports_provenance without find_stamps"
+        expected = {s: [r.item_id] for s, r in zip(stamps, results)}
+        assert dst.find_stamps(target, stamps) == expected
+        assert dst.find_stamps(target, stamps[:1]) == {stamps[0]: [results[0].item_id]}
+        assert dst.find_stamps(target) == expected
+        assert dst.find_stamps(target, [stamp_for("never written")]) == {}
+        # an item without a stamp is not reported; one created twice is listed twice
+        dst.create_items(target, items[:1])
+        (again,) = dst.create_items(target, items[:1], stamps[:1])
+        assert sorted(dst.find_stamps(target, stamps[:1])[stamps[0]]) == sorted([results[0].item_id or "", again.item_id or ""])
+
+
+def check_fetch_existing(h: Harness) -> None:
+    caps = h.destination.capabilities
+    dst = h.destination.open_mailbox(h.destination_address)
+    kinds: tuple[ItemType, ...] = ("mail", "contacts", "tasks")
+    for kind in kinds:
+        if kind not in caps.item_types:
+            continue
+        target = dst.ensure_folder(Folder((f"Existing {kind}",), kind=kind))
+        items = _one_per_type(kind, caps)
+        results = dst.create_items(target, items)
+        assert all(r.ok for r in results), results
+        ids = [r.item_id or "" for r in results]
+        gone = ids[0][:-4] + ("AAAA" if not ids[0].endswith("AAAA") else "BBBB")
+        fetched = list(dst.fetch_existing(target, [*reversed(ids), gone]))
+        assert [i.source_id for i in fetched] == list(reversed(ids))
+        for original, copy in zip(reversed(items), fetched):
+            problems = differences(original, copy, caps)
+            assert not problems, f"fetch_existing {kind} {_key(original)}: {problems}"
+            if isinstance(copy, Message):
+                assert copy.mime, "fetch_existing must return mail with its MIME"
+
+
+def check_lost_answer(h: Harness) -> None:
+    lose = getattr(h, "lose_next_write", None)
+    if lose is None:
+        import pytest
+
+        pytest.skip("the harness cannot lose a write's answer")
+    caps = h.destination.capabilities
+    dst = h.destination.open_mailbox(h.destination_address)
+    target = dst.ensure_folder(Folder(("Lost answers",), kind="mail"))
+    items = [sample_message(i) for i in range(60, 63)]
+    stamps = [stamp_for(f"lost-{i}") for i in range(3)]
+    lose()
+    try:
+        results = dst.create_items(target, items, stamps)
+    except OutcomeUnknown:
+        results = [CreateResult(ok=False, maybe_applied=True)] * len(items)
+    assert all(r.ok or r.maybe_applied for r in results), results
+    assert dst.count(target) == len(items)  # applied once, never repeated by the backend
+    if caps.supports_provenance:
+        assert isinstance(dst, SupportsProvenance)
+        found = dst.find_stamps(target, stamps)
+        assert sorted(found) == sorted(stamps) and all(len(v) == 1 for v in found.values())
+
+
+def check_stray_items(h: Harness) -> None:
+    if not h.source.capabilities.allows_mixed_folders:
+        import pytest
+
+        pytest.skip("the source keeps one item type per folder")
+    stray_mail = sample_message(70)
+    stray_contact = Contact(display_name="Stray contact", given_name="Stray", emails=("stray@example.org",))
+    h.seed(("Stray contacts",), "contacts", [stray_mail])
+    h.seed(("Stray mail",), "mail", [stray_contact])
+    src = h.source.open_mailbox(h.source_address)
+    dst = h.destination.open_mailbox(h.destination_address)
+    for path, original in ((("Stray contacts",), stray_mail), (("Stray mail",), stray_contact)):
+        folder = _folder(src, path)
+        refs = list(src.list_items(folder))
+        assert [r.item_type for r in refs] == [original.item_type], f"{path}: listed as {[r.item_type for r in refs]}"
+        (read,) = src.fetch(folder, refs)
+        assert type(read) is type(original) and not differences(original, read)
+        if not h.destination.capabilities.allows_mixed_folders:
+            continue
+        target = dst.ensure_folder(folder)
+        (result,) = dst.create_items(target, [read])
+        assert result.ok, result
+        back = h.readback.open_mailbox(h.destination_address)
+        back_folder = _folder(back, target.path)
+        (copy,) = back.fetch(back_folder, list(back.list_items(back_folder)))
+        assert type(copy) is type(original)
+        problems = differences(original, copy, h.source.capabilities.intersect(h.destination.capabilities))
+        assert not problems, f"stray {type(original).__name__}: {problems}"
+
+
 class BackendConformance:
     """The suite as pytest test methods; subclass it and provide a ``harness`` fixture."""
 
@@ -493,3 +631,15 @@ class BackendConformance:
 
     def test_sync_state(self, harness: Harness) -> None:
         check_sync_state(harness)
+
+    def test_provenance(self, harness: Harness) -> None:
+        check_provenance(harness)
+
+    def test_fetch_existing(self, harness: Harness) -> None:
+        check_fetch_existing(harness)
+
+    def test_lost_answer(self, harness: Harness) -> None:
+        check_lost_answer(harness)
+
+    def test_stray_items(self, harness: Harness) -> None:
+        check_stray_items(harness)

@@ -44,7 +44,6 @@ def endpoint_kwargs(server: EWSTestServer, *, oauth: bool = False, **extra: Any)
         "impersonation": True,
         "profile": server.profile.name,
         "timeout": 10,
-        "max_retry_wait": 10,
     }
     kwargs.update(extra)
     return kwargs
@@ -84,6 +83,10 @@ class EWSHarness:
 
     def source_writes(self) -> list[Any] | None:
         return self.source_server.write_operations(self.source_address)
+
+    def lose_next_write(self) -> None:
+        """The destination server carries out the next write and then resets the connection."""
+        self.destination_server.knobs.lose_answers = 1
 
     def rejected_item(self) -> Item | None:
         from groupmigrate.testing.conformance import sample_message

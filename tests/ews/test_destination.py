@@ -1,16 +1,20 @@
-"""Destination behaviours: dropped attachments repaired, partial batches, lost answers, rejections."""
+"""Destination behaviours: dropped attachments repaired, one attempt per batch with each outcome
+classified (partial batches, lost answers, throttling), rejections."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 import zoneinfo
 
+import pytest
+
 from groupmigrate.backends.ews import EWSDestination, EWSSource
-from groupmigrate.errors import ConnectionFailed
-from groupmigrate.items import Attachment, Attendee, Contact, Event, Folder
+from groupmigrate.errors import ConnectionFailed, GroupmigrateError, OutcomeUnknown, Throttled
+from groupmigrate.items import Attachment, Attendee, Contact, Event, Folder, Message
 from groupmigrate.testing.conformance import sample_message
 
-from .servers import endpoint_kwargs, served
+from .servers import endpoint_kwargs, make_server, served
 
 ADDR = "alice@contoso.com"
 
@@ -41,58 +45,107 @@ def test_dropped_inline_attachments_are_added_again() -> None:
         assert [op.operation for op in server.write_operations(ADDR)].count("CreateAttachment") == 2
 
 
-def test_partial_batch_failures_are_retried_once_created_items_are_not() -> None:
+def test_partial_batch_failures_are_reported_per_item_and_not_retried() -> None:
     with served("exchange", ADDR) as server:
         server.knobs.partial_batch_rate = 1.0  # every CreateItem batch loses one item to a transient error
         mailbox = EWSDestination(**endpoint_kwargs(server)).open_mailbox(ADDR)
         folder = mailbox.ensure_folder(Folder(("Batch",), kind="mail"))
+        server.clear_operations()
         results = mailbox.create_items(folder, [sample_message(i) for i in range(6)])
         ok = [r for r in results if r.ok]
         failed = [r for r in results if not r.ok]
         assert len(ok) == 5 and len(failed) == 1 and failed[0].transient and failed[0].code
-        assert mailbox.count(folder) == 5  # nothing created twice
+        assert not failed[0].maybe_applied
+        assert [op.operation for op in server.write_operations(ADDR)] == ["CreateItem"]  # one attempt
+        assert mailbox.count(folder) == 5
         server.knobs.partial_batch_rate = 0.0
         assert all(r.ok for r in mailbox.create_items(folder, [sample_message(7), sample_message(8)]))
 
 
-def test_lost_answers_never_duplicate() -> None:
-    with served("exchange", ADDR) as server:
-        mailbox = EWSDestination(**endpoint_kwargs(server)).open_mailbox(ADDR)
-        folder = mailbox.ensure_folder(Folder(("Lossy",), kind="mail"))
-        server.knobs.fault_seed = 7
-        server.knobs.reset_rate = 0.3
-        results = []
-        for batch in range(8):
-            results += mailbox.create_items(folder, [sample_message(batch * 4 + i) for i in range(4)])
-        server.knobs.reset_rate = 0.0
-        ids = [m.message_id for m in mailbox.existing(folder, "mail")]
-        assert len(ids) == len(set(ids)) == sum(r.ok for r in results)
-        assert sum(r.ok for r in results) >= 30
-
-
-def test_an_answer_lost_after_the_server_created_the_items_is_recovered() -> None:
-    # The test server resets connections before it processes a request; a real server may
-    # process it and then lose the answer. Simulate that on the client side.
+@pytest.mark.parametrize("status", [None, 502, 504])
+def test_an_answer_lost_after_the_server_created_the_items_raises_outcome_unknown(status: int | None) -> None:
     with served("exchange", ADDR) as server:
         mailbox = EWSDestination(**endpoint_kwargs(server)).open_mailbox(ADDR)
         folder = mailbox.ensure_folder(Folder(("Lost",), kind="mail"))
+        server.knobs.lost_answer_rate = 1.0
+        server.knobs.lost_answer_status = status
+        stamps = [f"{i:032x}" for i in range(3)]
+        server.clear_operations()
+        with pytest.raises(OutcomeUnknown):
+            mailbox.create_items(folder, [sample_message(i) for i in range(3)], stamps)
+        server.knobs.lost_answer_rate = 0.0
+        assert [op.operation for op in server.write_operations(ADDR)] == ["CreateItem"]  # not repeated
+        # the backend does not look for the items itself; the stamps tell what was applied
+        assert mailbox.count(folder) == 3
+        found = mailbox.find_stamps(folder, stamps)
+        assert sorted(found) == stamps and all(len(ids) == 1 for ids in found.values())
+        fetched = list(mailbox.fetch_existing(folder, [ids[0] for ids in found.values()]))
+        assert sorted(m.message_id or "" for m in fetched) == sorted(sample_message(i).message_id or "" for i in range(3))
+        assert all(isinstance(m, Message) and m.mime for m in fetched)
+
+
+@pytest.mark.parametrize(
+    ("knobs", "error"),
+    [
+        ({"reset_rate": 1.0}, OutcomeUnknown),  # reset after the request was written
+        ({"http500_rate": 1.0}, OutcomeUnknown),  # a 500 page that is not a SOAP fault
+        ({"http503_rate": 1.0, "retry_after": 2}, OutcomeUnknown),  # a 503 page after sending
+        ({"throttle_rate": 1.0, "backoff_ms": 700}, Throttled),  # SOAP ErrorServerBusy: not applied
+    ],
+)
+def test_a_whole_create_request_is_classified_once(knobs: dict[str, object], error: type[Exception]) -> None:
+    with served("exchange", ADDR) as server:
+        mailbox = EWSDestination(**endpoint_kwargs(server)).open_mailbox(ADDR)
+        folder = mailbox.ensure_folder(Folder(("Faults",), kind="mail"))
+        for name, value in knobs.items():
+            setattr(server.knobs, name, value)
+        started = time.monotonic()
+        with pytest.raises(error) as caught:
+            mailbox.create_items(folder, [sample_message(1), sample_message(2)])
+        assert time.monotonic() - started < 2  # no waiting, no second attempt
+        if error is Throttled:
+            assert caught.value.retry_after == pytest.approx(0.7)  # type: ignore[attr-defined]
+            assert not isinstance(caught.value, OutcomeUnknown)
+        for name in knobs:
+            setattr(server.knobs, name, 0.0 if name.endswith("rate") else getattr(type(server.knobs)(), name))
+        assert mailbox.count(folder) == 0
+
+
+def test_a_request_that_was_never_sent_is_connection_failed_not_unknown() -> None:
+    server = make_server("exchange", ADDR)
+    mailbox = EWSDestination(**endpoint_kwargs(server)).open_mailbox(ADDR)
+    folder = mailbox.ensure_folder(Folder(("Gone",), kind="mail"))
+    server.stop()  # connection refused from now on
+    with pytest.raises(ConnectionFailed) as caught:
+        mailbox.create_items(folder, [sample_message(1)])
+    assert not isinstance(caught.value, OutcomeUnknown)
+
+
+def test_an_unknown_outcome_after_part_of_a_split_batch_was_answered_is_per_item() -> None:
+    with served("exchange", ADDR) as server:
+        mailbox = EWSDestination(**endpoint_kwargs(server)).open_mailbox(ADDR)
+        folder = mailbox.ensure_folder(Folder(("Split lost",), kind="mail"))
         real_send = mailbox._send
-        calls = []
+        poison = sample_message(1)
+        sends: list[int] = []
 
-        def send_then_lose(pending, target):  # type: ignore[no-untyped-def]
-            calls.append(len(pending))
-            answers = real_send(pending, target)
-            if len(calls) == 1:
-                lost = ConnectionFailed("answer lost")
-                lost.maybe_applied = True  # type: ignore[attr-defined]
-                raise lost
-            return answers
+        def send(pending, target):  # type: ignore[no-untyped-def]
+            sends.append(len(pending))
+            if any(p.item is poison for p in pending):
+                raise GroupmigrateError("ErrorSchemaValidation: the request failed schema validation")
+            if any(p.item is batch[2] for p in pending):  # the second half: sent, then the answer is lost
+                real_send(pending, target)
+                raise OutcomeUnknown("the connection was reset after the request was sent")
+            return real_send(pending, target)
 
-        mailbox._send = send_then_lose  # type: ignore[method-assign]
-        results = mailbox.create_items(folder, [sample_message(i) for i in range(3)])
-        assert all(r.ok and r.item_id for r in results)
-        assert all(any("found on the destination" in w for w in r.warnings) for r in results)
-        assert calls == [3] and mailbox.count(folder) == 3
+        mailbox._send = send  # type: ignore[method-assign]
+        batch = [sample_message(0), poison, sample_message(2), sample_message(3)]
+        results = mailbox.create_items(folder, batch)
+        assert sends == [4, 2, 1, 1, 2]
+        assert [r.ok for r in results] == [True, False, False, False]
+        assert results[1].code == "RequestRefused" and not results[1].maybe_applied
+        assert all(r.maybe_applied and not r.ok for r in results[2:])
+        assert mailbox.count(folder) == 3
 
 
 def test_workmail_rejections_are_per_item() -> None:

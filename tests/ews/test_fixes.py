@@ -134,7 +134,6 @@ def test_closed_connections_cost_a_reconnect_not_a_sleep() -> None:
         for i in range(5):
             server.seed_message(ADDR, ("inbox",), sample_message(i).mime)
         server.knobs.close_connections = True
-        server.knobs.http503_rate = 0.5
         source = EWSSource(**endpoint_kwargs(server))
         mailbox, inbox = _inbox(source)
         refs = list(mailbox.list_items(inbox))

@@ -246,3 +246,51 @@ def test_concurrency_budget(online: EWSTestServer) -> None:
     busy = [b for b in bodies if b"ErrorServerBusy" in b]
     assert codes.count(200) >= 27 and len(busy) >= 1
     assert all(b"BackOffMilliseconds" in b for b in busy)
+
+
+def test_lost_answers_are_carried_out_first(server: EWSTestServer) -> None:
+    account = _ready(server)
+    server.knobs.lose_answers = 1
+    with pytest.raises((ErrorTimeoutExpired, TransportError)):
+        Message(account=account, folder=account.inbox, subject="reset after saving").save()
+    server.knobs.lost_answer_rate = 1.0
+    server.knobs.lost_answer_status = 504
+    with pytest.raises(Exception) as gateway:  # exchangelib's FailFast: an HTTP 504 page
+        Message(account=account, folder=account.inbox, subject="504 after saving").save()
+    assert "504" in str(gateway.value)
+    server.knobs.lost_answer_rate = 0.0
+    assert sorted(m.subject for m in account.inbox.all()) == ["504 after saving", "reset after saving"]
+    assert server.knobs.lose_answers == 0
+
+
+def test_named_properties_are_kept_unless_the_knob_says_otherwise(server: EWSTestServer) -> None:
+    from exchangelib.extended_properties import ExtendedProperty
+    from exchangelib.fields import ExtendedPropertyField
+    from exchangelib.items import Contact as EWSContact
+
+    class Stamp(ExtendedProperty):  # type: ignore[misc]
+        property_set_id = "c11ff724-aa03-4555-9952-8fa248a11c3e"
+        property_name = "test-stamp"
+        property_type = "String"
+
+    def stamped(base: type) -> type:
+        fields = base.FIELDS.copy()
+        fields.insert(fields.index_by_name("has_attachments") + 1, ExtendedPropertyField("stamp", value_cls=Stamp))
+        return type(f"Stamped{base.__name__}", (base,), {"FIELDS": fields})
+
+    account = _ready(server)
+    models = {"mail": stamped(Message), "contact": stamped(EWSContact)}
+    mail = models["mail"](account=account, folder=account.inbox, mime_content=mime_message("stamped"), stamp="s-1")
+    mail.save()
+    contact = models["contact"](account=account, folder=account.contacts, display_name="Stamped", stamp="s-2")
+    contact.save()
+    assert models["mail"].get_field_by_fieldname("stamp")
+    stored = {i.item_id: i for i in server.store.items.values()}
+    for item in (mail, contact):
+        uris = [u.attrib for u in stored[item.id].element.iter() if isinstance(u.tag, str) and u.tag.endswith("ExtendedFieldURI")]
+        assert any(u.get("PropertyName") == "test-stamp" for u in uris)
+    server.knobs.keeps_named_properties = False
+    dropped = models["mail"](account=account, folder=account.inbox, mime_content=mime_message("dropped"), stamp="s-3")
+    dropped.save()
+    uris = [u for u in server.store.items[dropped.id].element.iter() if isinstance(u.tag, str) and u.tag.endswith("ExtendedFieldURI")]
+    assert not any(u.get("PropertyName") for u in uris)

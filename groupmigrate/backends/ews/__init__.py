@@ -11,9 +11,12 @@ Example::
 
 Arguments of both: ``url`` (None: autodiscover, Exchange profiles only), ``auth``,
 ``impersonation``, ``profile`` (``generic``, ``exchange``, ``exchange-online``,
-``workmail``), ``verify_tls``, ``max_connections``, ``timeout``, ``max_retry_wait``.
+``workmail``), ``verify_tls``, ``max_connections``, ``timeout``.
 The corrections this backend makes to exchangelib are listed in :mod:`.fixes` and
-:mod:`.retry`.
+:mod:`.retry`. Every server call is made once and its failure classified (see
+:mod:`.retry`); the migrator's executor owns retries. :class:`EWSDestinationMailbox` writes a
+provenance stamp with each item where the profile keeps it and finds items by it
+(:class:`~groupmigrate.protocols.SupportsProvenance`).
 """
 
 from groupmigrate.backends.ews.destination import EWSDestination, EWSDestinationMailbox

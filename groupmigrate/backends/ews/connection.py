@@ -4,8 +4,8 @@ One :class:`Connection` exists per endpoint and set of credentials. It owns an e
 protocol subclass (:class:`EWSProtocol`) whose sessions carry our auth object (Basic or
 bearer), our HTTP adapter (TLS verification as configured, per connection), the large-chunk
 response hook and, for sources, a write guard. Every call to the server goes through
-:meth:`Connection.call`, the single place where retries happen and foreign errors become
-groupmigrate errors.
+:meth:`Connection.call`, the single place where foreign errors become groupmigrate errors
+(one attempt per call: retries are the migrator's).
 """
 
 from __future__ import annotations
@@ -54,9 +54,7 @@ class Settings:
     verify_tls: bool = True
     max_connections: int = 4
     timeout: float = 120
-    max_retry_wait: float = 300
     read_only: bool = False
-    connection_retries: int = 3
 
 
 class _ConnectionKey(BaseCredentials):  # type: ignore[misc]
@@ -129,7 +127,7 @@ class EWSProtocol(Protocol):  # type: ignore[misc]
         session.headers.update(DEFAULT_HEADERS)
         session.headers["User-Agent"] = USER_AGENT
         adapter_cls = requests.adapters.HTTPAdapter if self._verify_tls else NoVerifyHTTPAdapter
-        # One TCP connection per session, no urllib3 retries: Retrier decides.
+        # One TCP connection per session, no urllib3 retries: every call is one attempt.
         adapter = adapter_cls(pool_block=True, pool_connections=1, pool_maxsize=1, max_retries=0)
         session.mount(self.service_endpoint, adapter)
         session.auth = self._http_auth
@@ -140,7 +138,7 @@ class EWSProtocol(Protocol):  # type: ignore[misc]
 
     def decrease_poolsize(self) -> None:
         # exchangelib shrinks the pool on every busy answer and never grows it back; we keep
-        # the pool and let Retrier pause instead.
+        # the pool and leave the pace to the migrator's executor.
         raise SessionPoolMinSizeReached("pool size is managed by groupmigrate")
 
     def forget(self) -> None:
@@ -161,16 +159,15 @@ def _http_auth(auth: Auth, settings: Settings) -> requests.auth.AuthBase:
 
 
 class Connection:
-    """One endpoint with one set of credentials: the protocol, the retry loop, and accounts.
+    """One endpoint with one set of credentials: the protocol, the error boundary, and accounts.
 
     Args:
         settings: the endpoint settings.
         auth: the credentials (the endpoint's, or per-user ones).
         url: the EWS URL (resolved by the caller when autodiscover was used).
-        sleep: the sleep function for retries (tests pass a fake).
     """
 
-    def __init__(self, settings: Settings, auth: Auth, url: str, *, sleep: Callable[[float], Any] | None = None) -> None:
+    def __init__(self, settings: Settings, auth: Auth, url: str) -> None:
         fixes.apply()
         self.settings = settings
         self.url = url
@@ -190,16 +187,7 @@ class Connection:
             max_connections=max(1, settings.max_connections),
         )
         self.protocol: EWSProtocol = EWSProtocol(config=config, http_auth=_http_auth(auth, settings), settings=settings)
-        retry_kwargs: dict[str, Any] = {}
-        if sleep is not None:
-            retry_kwargs["sleep"] = sleep
-        self.retrier = Retrier(
-            self.policy,
-            max_retry_wait=settings.max_retry_wait,
-            server=url,
-            connection_retries=settings.connection_retries,
-            **retry_kwargs,
-        )
+        self.retrier = Retrier(server=url)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -220,7 +208,7 @@ class Connection:
             )
 
     def call(self, fn: Callable[[], T], *, mailbox: str | None = None, idempotent: bool = True) -> T:
-        """Run ``fn`` (which talks to the server) under the retry rules; map errors on the way out."""
+        """Run ``fn`` (which talks to the server) once; map its errors on the way out (see :mod:`.retry`)."""
         return self.retrier.run(fn, mailbox=mailbox, idempotent=idempotent)
 
     def close(self) -> None:

@@ -1,20 +1,29 @@
-"""Writing a mailbox over EWS: folders, batched creation with per-item results, duplicate listing.
+"""Writing a mailbox over EWS: folders, batched creation with per-item results, provenance stamps.
 
 Nothing is ever sent: mail is created with MessageDisposition ``SaveOnly`` and calendar items
-with SendMeetingInvitations ``SendToNone``. One CreateItem carries a whole batch; items the
-server refused are reported one by one, transient refusals are tried again (twice), and a
-batch whose answer was lost is checked against the folder before anything is sent again,
-so a retry never creates a second copy.
+with SendMeetingInvitations ``SendToNone``. One CreateItem carries a whole batch and is sent
+once; each item's answer becomes a :class:`~groupmigrate.protocols.CreateResult` (created,
+refused for now, refused for good). A request the server refused as a whole (e.g. one item it
+cannot parse) applied nothing and is split in halves until the culprit stands alone. A
+request that went out without a usable answer raises
+:class:`~groupmigrate.errors.OutcomeUnknown` (or, when other parts of the batch were
+answered, marks its items ``maybe_applied``): the migrator reconciles those through
+:meth:`EWSDestinationMailbox.find_stamps`, never by content.
+
+Where the profile keeps them (``capabilities.supports_provenance``), each item carries its
+provenance stamp as a named extended property (:data:`~.models.PROVENANCE_PROPERTY_SET`,
+``groupmigrate-provenance``) written in the same CreateItem.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
 from exchangelib.attachments import FileAttachment
+from exchangelib.fields import FieldPath
 from exchangelib.items import SAVE_ONLY, SEND_TO_NONE, CalendarItem
 from exchangelib.properties import OccurrenceItemId, ParentItemId
 
@@ -25,7 +34,7 @@ from groupmigrate.backends.ews.convert.common import attachment_to_ews, body_to_
 from groupmigrate.backends.ews.endpoint import Endpoint
 from groupmigrate.backends.ews.errors import item_error
 from groupmigrate.backends.ews.mailbox import MailboxBase
-from groupmigrate.backends.ews.models import MailItem
+from groupmigrate.backends.ews.models import PROVENANCE_FIELD, MailItem
 from groupmigrate.backends.ews.services import (
     AnyErrorCreateAttachment,
     AnyErrorCreateItem,
@@ -33,18 +42,27 @@ from groupmigrate.backends.ews.services import (
     AnyErrorUpdateItem,
     CreateFolderRecords,
     FolderRecord,
+    StampRestriction,
     folder_id,
 )
 from groupmigrate.capabilities import Capabilities
-from groupmigrate.errors import AccessError, ConfigError, ConnectionFailed, GroupmigrateError, TransientError
+from groupmigrate.errors import (
+    AccessError,
+    ConfigError,
+    ConnectionFailed,
+    GroupmigrateError,
+    OutcomeUnknown,
+    SourceIsReadOnly,
+    Throttled,
+)
 from groupmigrate.items import Contact, Event, Folder, Item, ItemType, Message, Note, Task
 from groupmigrate.mappers import format_size
 from groupmigrate.protocols import CreateResult
 
 __all__ = ["EWSDestination", "EWSDestinationMailbox"]
 
-#: CreateItem attempts per batch (transient per-item errors and lost answers are tried again)
-_ATTEMPTS = 4
+#: stamps per FindItem restriction when looking items up by stamp
+_STAMPS_PER_QUERY = 50
 
 
 @attrs.define
@@ -53,6 +71,18 @@ class _Pending:
     item: Item
     ews: Any
     warnings: list[str]
+
+
+class _Batch:
+    """What one create_items call has learned so far."""
+
+    def __init__(self, size: int) -> None:
+        self.results: list[CreateResult | None] = [None] * size
+        self.created: list[tuple[_Pending, Any]] = []
+
+    @property
+    def answered(self) -> bool:
+        return any(r is not None for r in self.results)
 
 
 class EWSDestinationMailbox(MailboxBase):
@@ -122,13 +152,14 @@ class EWSDestinationMailbox(MailboxBase):
     def _call_create_folder(self, run: Any, parent_id: str, name: str) -> Any:
         try:
             result = self._call(run, idempotent=False)
-        except ConnectionFailed:
-            # The folder may have been created before the answer was lost: look before retrying.
+        except OutcomeUnknown:
+            # A folder is identified by its name under its parent: if the lost answer created
+            # it, it is listed now; otherwise the caller sees the error and may ask again.
             self._children = None
             existing = self._tree()[parent_id].get(name.lower())
             if existing is not None:
                 return existing
-            result = self._call(run, idempotent=False)
+            raise
         if type(result).__name__ == "ErrorFolderExists":
             self._children = None
             existing = self._tree()[parent_id].get(name.lower())
@@ -152,91 +183,85 @@ class EWSDestinationMailbox(MailboxBase):
             return cal.to_ews(item, keep_attendee_status=self._caps.preserves_attendee_status)
         raise ValueError(f"unsupported item type {type(item).__name__}")
 
-    def create_items(self, folder: Folder, items: Sequence[Item]) -> list[CreateResult]:
-        """Create ``items`` in ``folder``; one result per item, in order. Never sends anything."""
-        results: list[CreateResult | None] = [None] * len(items)
+    def create_items(
+        self, folder: Folder, items: Sequence[Item], stamps: Sequence[str] | None = None
+    ) -> list[CreateResult]:
+        """Create ``items`` in ``folder``, each by its own type; one result per item, in order.
+
+        Never sends anything. ``stamps`` (one 32-hex string per item) are written with the
+        items as their provenance stamps when the profile keeps them. One attempt: see the
+        module docstring for what is raised and what is returned per item.
+
+        Raises:
+            Throttled: the server asked to slow down before anything was applied.
+            ConnectionFailed: the request was not sent.
+            OutcomeUnknown: the request went out and no usable answer came back.
+        """
+        if stamps is not None and len(stamps) != len(items):
+            raise ValueError(f"{len(stamps)} stamps for {len(items)} items")
+        keep_stamps = stamps is not None and self._caps.supports_provenance
+        batch = _Batch(len(items))
         pending: list[_Pending] = []
         for index, item in enumerate(items):
             try:
                 ews, warnings = self._to_ews(item)
+                if keep_stamps:
+                    assert stamps is not None
+                    ews.provenance = stamps[index]
                 # exchangelib validates while building the request; a bad value must cost this
                 # item only, not the batch.
                 ews.account = self._account
                 ews.clean(version=self._version())
             except (ValueError, TypeError, KeyError) as e:
-                results[index] = CreateResult(ok=False, error=f"cannot be written to this server: {e}", code="Unsupported")
+                batch.results[index] = CreateResult(ok=False, error=f"cannot be written to this server: {e}", code="Unsupported")
                 continue
             pending.append(_Pending(index, item, ews, warnings))
-        created: list[tuple[_Pending, Any]] = []
-        self._create(folder, folder_id(self._fid(folder)), pending, results, created)
-        self._after_create(created, results)
-        unconfirmed = CreateResult(
-            ok=False,
-            error=f"not confirmed by the server after {_ATTEMPTS} attempts (connection lost); run again to retry",
-            code="ConnectionLost",
-            transient=True,
-        )
-        return [r if r is not None else unconfirmed for r in results]
+        if pending:
+            self._create(folder_id(self._fid(folder)), pending, batch)
+        self._after_create(batch.created, batch.results)
+        return [r if r is not None else CreateResult(ok=False, error="no answer", transient=True) for r in batch.results]
 
-    def _create(
-        self,
-        folder: Folder,
-        target: Any,
-        pending: list[_Pending],
-        results: list[CreateResult | None],
-        created: list[tuple[_Pending, Any]],
-    ) -> None:
-        """Send ``pending`` in one CreateItem, retrying what may be retried; fill ``results``."""
-        for attempt in range(_ATTEMPTS):
-            if not pending:
-                return
-            try:
-                answers = self._send(pending, target)
-            except ConnectionFailed as e:
-                if not getattr(e, "maybe_applied", False):
-                    if created:
-                        self._give_up(pending, results, str(e))
-                        return
-                    raise
-                try:
-                    pending = self._recover(folder, pending, results, created)
-                except GroupmigrateError as lost:
-                    reason = f"the connection broke while creating and the folder could not be checked: {lost}"
-                    self._give_up(pending, results, reason, "ConnectionLost")
-                    return
-                continue
-            except TransientError as e:
-                if created:
-                    self._give_up(pending, results, str(e))
-                    return
+    def _create(self, target: Any, pending: list[_Pending], batch: _Batch) -> None:
+        """Send ``pending`` in one CreateItem (halving a request refused as a whole); fill ``batch``."""
+        try:
+            answers = self._send(pending, target)
+        except OutcomeUnknown as e:
+            if not batch.answered:
                 raise
-            except (AccessError, ConfigError):
+            for entry in pending:
+                batch.results[entry.index] = CreateResult(
+                    ok=False, error=str(e), code="OutcomeUnknown", transient=True, maybe_applied=True
+                )
+            return
+        except (Throttled, ConnectionFailed) as e:  # not applied
+            if not batch.answered:
                 raise
-            except GroupmigrateError as e:
-                # The server refused the whole request (e.g. one item it cannot parse): halve the
-                # batch until the item that causes it stands alone.
-                if len(pending) == 1:
-                    results[pending[0].index] = CreateResult(ok=False, error=str(e), code="RequestRefused")
-                    return
-                half = len(pending) // 2
-                self._create(folder, target, pending[:half], results, created)
-                self._create(folder, target, pending[half:], results, created)
+            code = "Throttled" if isinstance(e, Throttled) else "ConnectionFailed"
+            for entry in pending:
+                batch.results[entry.index] = CreateResult(ok=False, error=str(e), code=code, transient=True)
+            return
+        except (AccessError, ConfigError, SourceIsReadOnly):
+            raise
+        except GroupmigrateError as e:
+            # The server refused the whole request (e.g. one item it cannot parse), so nothing
+            # was applied: halve the batch until the item that causes it stands alone.
+            if len(pending) == 1:
+                batch.results[pending[0].index] = CreateResult(ok=False, error=str(e), code="RequestRefused")
                 return
-            again: list[_Pending] = []
-            for entry, answer in zip(pending, answers):
-                if isinstance(answer, Exception):
-                    message, code, transient = item_error(answer)
-                    if code == "ErrorMessageSizeExceeded":
-                        size = entry.item.size
-                        message = f"the item ({format_size(size)}, {size:,} bytes) is larger than the server accepts"
-                    if transient and attempt + 1 < _ATTEMPTS:
-                        again.append(entry)
-                        continue
-                    results[entry.index] = CreateResult(ok=False, error=message, code=code, transient=transient)
-                else:
-                    created.append((entry, answer))
-                    results[entry.index] = CreateResult(ok=True, item_id=answer.id, warnings=tuple(entry.warnings))
-            pending = again
+            half = len(pending) // 2
+            self._create(target, pending[:half], batch)
+            self._create(target, pending[half:], batch)
+            return
+        for entry, answer in zip(pending, answers):
+            if isinstance(answer, Exception):
+                message, code, transient = item_error(answer)
+                if code == "ErrorMessageSizeExceeded":
+                    size = entry.item.size
+                    message = f"the item ({format_size(size)}, {size:,} bytes) is larger than the server accepts"
+                batch.results[entry.index] = CreateResult(ok=False, error=message, code=code, transient=transient)
+            else:
+                batch.created.append((entry, answer))
+                batch.results[entry.index] = CreateResult(ok=True, item_id=answer.id, warnings=tuple(entry.warnings))
 
     def _send(self, pending: Sequence[_Pending], target: Any) -> list[Any]:
         def run() -> list[Any]:
@@ -252,35 +277,33 @@ class EWSDestinationMailbox(MailboxBase):
 
         return self._call(run, idempotent=False)
 
-    @staticmethod
-    def _give_up(pending: Sequence[_Pending], results: list[CreateResult | None], reason: str, code: str = "ServerUnavailable") -> None:
-        for entry in pending:
-            results[entry.index] = CreateResult(ok=False, error=reason, code=code, transient=True)
+    # -- provenance -------------------------------------------------------------------------
+    def find_stamps(self, folder: Folder, stamps: Iterable[str] | None = None) -> dict[str, list[str]]:
+        """Stamp -> ids of the items in ``folder`` carrying it (several when created more than once).
 
-    def _recover(
-        self,
-        folder: Folder,
-        pending: list[_Pending],
-        results: list[CreateResult | None],
-        created: list[tuple[_Pending, Any]],
-    ) -> list[_Pending]:
-        """After a lost answer: mark the items the folder now holds as created, return the rest."""
-        from groupmigrate.dedup import fingerprint
+        With ``stamps``, only those are looked up (FindItem restricted to them, in chunks);
+        without, every stamped item of the folder is listed. A read: one attempt per page.
+        """
+        wanted = None if stamps is None else list(dict.fromkeys(stamps))
+        if wanted is not None and not wanted:
+            return {}
+        chunks: list[list[str] | None] = (
+            [None] if wanted is None else [wanted[i : i + _STAMPS_PER_QUERY] for i in range(0, len(wanted), _STAMPS_PER_QUERY)]
+        )
+        found: dict[str, list[str]] = collections.defaultdict(list)
+        for chunk in chunks:
+            accept = None if chunk is None else set(chunk)
+            restriction = StampRestriction(chunk)
+            for item in self._list(folder, (), restriction=restriction, extra=[FieldPath(field=PROVENANCE_FIELD)]):
+                stamp = getattr(item, "provenance", None)
+                if stamp and (accept is None or stamp in accept) and item.id not in found[stamp]:
+                    found[stamp].append(item.id)
+        return {k: v for k, v in found.items() if v}
 
-        present: dict[str, list[str]] = collections.defaultdict(list)
-        for existing in self.existing(folder, folder.kind):
-            present[fingerprint(existing)].append(existing.source_id or "")
-        remaining = []
-        for entry in pending:
-            ids = present.get(fingerprint(entry.item))
-            if ids:
-                item_id = ids.pop(0)
-                note = "the connection broke while creating; the item was found on the destination afterwards"
-                results[entry.index] = CreateResult(ok=True, item_id=item_id, warnings=(*entry.warnings, note))
-                created.append((entry, None))
-            else:
-                remaining.append(entry)
-        return remaining
+    def fetch_existing(self, folder: Folder, item_ids: Sequence[str]) -> Iterator[Item]:
+        """Full items of ``folder`` by destination id, each read as what it is (mail with MIME);
+        ids gone are left out."""
+        return iter(self._read_any(list(item_ids)))
 
     # -- after creation: attachments and occurrences ---------------------------------------
     def _after_create(self, created: list[tuple[_Pending, Any]], results: list[CreateResult | None]) -> None:
@@ -417,10 +440,10 @@ class EWSDestinationMailbox(MailboxBase):
         """The items in ``folder`` with the fields their fingerprints need (mail without MIME)."""
         if item_type == "mail":
             for item in self._list(folder, mail.LIGHT_FIELDS, model=MailItem):
-                if hasattr(item, "message_id"):
+                if self._learn(item) == "mail" and hasattr(item, "message_id"):
                     yield mail.light_to_neutral(item, item.id)
             return
-        ids = [ref.id for ref in self.list_items(folder)]
+        ids = [ref.id for ref in self.list_items(folder) if ref.item_type == item_type]
         for start in range(0, len(ids), 100):
             yield from self._read(item_type, ids[start : start + 100], light=True)
 

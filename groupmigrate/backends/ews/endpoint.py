@@ -33,8 +33,10 @@ class Endpoint:
         verify_tls: check the server's TLS certificate (switch off only for a test server).
         max_connections: concurrent HTTP connections to the server (capped by the profile).
         timeout: seconds to wait for one HTTP answer.
-        max_retry_wait: the most seconds one call waits on a busy server before raising
-            :class:`~groupmigrate.errors.Throttled`.
+
+    Every call to the server is made once; failures raise classified errors
+    (:class:`~groupmigrate.errors.Throttled`, :class:`~groupmigrate.errors.ConnectionFailed`,
+    :class:`~groupmigrate.errors.OutcomeUnknown`) and the migrator decides about retries.
     """
 
     read_only = False
@@ -49,7 +51,6 @@ class Endpoint:
         verify_tls: bool = True,
         max_connections: int = 4,
         timeout: float = 120,
-        max_retry_wait: float = 300,
     ) -> None:
         if auth is None or not isinstance(auth, (BasicAuth, OAuth2ClientCredentials, TokenProvider)):
             raise ConfigError("give BasicAuth, OAuth2ClientCredentials or TokenProvider", key="auth")
@@ -67,8 +68,8 @@ class Endpoint:
         if max_connections > limit:
             log.warning("max_connections %d capped at %d for the %s profile", max_connections, limit, profile)
             max_connections = limit
-        if timeout <= 0 or max_retry_wait < 0:
-            raise ConfigError("timeout must be positive and max_retry_wait not negative", key="timeout")
+        if timeout <= 0:
+            raise ConfigError("must be positive", key="timeout")
         self.url = url
         self.settings = Settings(
             url=url,
@@ -78,7 +79,6 @@ class Endpoint:
             verify_tls=verify_tls,
             max_connections=max_connections,
             timeout=timeout,
-            max_retry_wait=max_retry_wait,
             read_only=self.read_only,
         )
         self._connections: dict[tuple[str, Any], Connection] = {}

@@ -2,10 +2,11 @@
 
 :func:`classify` looks at an exception raised anywhere below the backend (exchangelib's
 error classes, requests' connection errors, the HTTP status errors of our response policy)
-and returns a :class:`Verdict`: the groupmigrate error to raise, and whether a retry may
-help (``throttle``: the server asked us to wait; ``connection``: the link broke). The retry
-loop (:mod:`.retry`) acts on the verdict; nothing else in the backend inspects foreign
-exceptions. Messages name the account and server but never a secret.
+and returns a :class:`Verdict`: the groupmigrate error it means, and what kind of failure it
+was (``throttle``: the server asked us to wait; ``connection``: the link broke;
+``unavailable``: an error page came back after the request went out). :mod:`.retry` turns
+the verdict into the error raised for a read or a write; nothing else in the backend
+inspects foreign exceptions. Messages name the account and server but never a secret.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from groupmigrate.errors import (
 
 __all__ = ["ConnectionClosed", "ServerUnavailable", "Verdict", "classify", "item_error"]
 
-Kind = Literal["fatal", "throttle", "connection"]
+Kind = Literal["fatal", "throttle", "connection", "unavailable"]
 
 
 class ServerUnavailable(ex.TransportError):  # type: ignore[misc]
@@ -54,16 +55,20 @@ class Verdict:
     """What to do about an exception.
 
     Attributes:
-        kind: ``fatal`` (give up), ``throttle`` (wait, then retry) or ``connection`` (reconnect, retry).
-        error: the groupmigrate error to raise when giving up.
+        kind: ``fatal`` (nothing a retry cures), ``throttle`` (the server asked to slow down;
+            nothing was applied), ``connection`` (the link broke) or ``unavailable`` (the server
+            or a gateway answered an HTTP error page after the request went out).
+        error: the groupmigrate error it means.
         wait: seconds the server asked us to wait, when it said.
         sent: False when the request certainly never reached the server (safe to repeat a write).
+        status: the HTTP status of an ``unavailable`` answer.
     """
 
     kind: Kind
     error: GroupmigrateError
     wait: float | None = None
     sent: bool = True
+    status: int | None = None
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -160,7 +165,16 @@ def classify(exc: BaseException, *, server: str = "the server", mailbox: str | N
     if isinstance(exc, ex.RedirectError):
         return Verdict("fatal", ConfigError(f"{server} redirected to {exc.url}; use that EWS URL", key="url"))
     if isinstance(exc, ServerUnavailable):
-        return Verdict("throttle", Throttled(f"{server} answered HTTP {exc.status}", retry_after=exc.retry_after), wait=exc.retry_after, sent=False)
+        if exc.status == 429:  # a rate limiter refused the request before it was processed
+            return Verdict(
+                "throttle", Throttled(f"{server} answered HTTP 429", retry_after=exc.retry_after), wait=exc.retry_after, sent=False
+            )
+        return Verdict(
+            "unavailable",
+            ConnectionFailed(f"{server} answered HTTP {exc.status}" + (f" (Retry-After {exc.retry_after:g} s)" if exc.retry_after else "")),
+            wait=exc.retry_after,
+            status=exc.status,
+        )
     if isinstance(exc, ConnectionClosed):
         return Verdict("connection", ConnectionFailed(f"{server} closed the connection: {_short(exc)}"))
     busy = next((e for e in chain if isinstance(e, _THROTTLE)), None)
@@ -188,6 +202,8 @@ def classify(exc: BaseException, *, server: str = "the server", mailbox: str | N
 
 
 def _link_verdict(chain: list[BaseException], server: str) -> Verdict:
+    # Only a failure to connect proves that the request was not sent: urllib3 swallows errors
+    # while writing a request and reports what reading the answer then gives.
     sent = not any(isinstance(e, _NOT_SENT) for e in chain)
     timed_out = any(isinstance(e, requests.exceptions.Timeout | socket.timeout | TimeoutError) for e in chain)
     what = "did not answer in time" if timed_out else ("is unreachable" if not sent else "dropped the connection")

@@ -1,9 +1,13 @@
 """What source and destination mailboxes share: the account, folder listing, item listing, GetItem.
 
 Every server call goes through :meth:`MailboxBase._call`, i.e. through the connection's
-retry loop and error mapping; exception objects that exchangelib returns in place of
-results are raised inside that call when they concern the whole mailbox, so they are mapped
-the same way.
+error mapping (one attempt, its failure classified); exception objects that exchangelib
+returns in place of results are raised inside that call when they concern the whole mailbox,
+so they are mapped the same way.
+
+Items are read by their own type, not by the folder's: Exchange lets a mail sit in a Contacts
+folder and a contact in the Inbox, and such a stray item is listed, fetched and copied as
+what it is.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from exchangelib.fields import FieldOrder, FieldPath
-from exchangelib.items import ID_ONLY, SHALLOW, CalendarItem, DistributionList
+from exchangelib.items import ID_ONLY, SHALLOW, CalendarItem, DistributionList, Task
 from exchangelib.items import Contact as EWSContact
 from exchangelib.properties import ItemId
 
@@ -23,7 +27,7 @@ from groupmigrate.backends.ews.connection import Connection
 from groupmigrate.backends.ews.convert import calendar as cal
 from groupmigrate.backends.ews.convert import contacts, mail, notes, tasks
 from groupmigrate.backends.ews.convert.common import ews_datetime, utc
-from groupmigrate.backends.ews.models import FOLDER_HIDDEN, MailItem, TaskItem
+from groupmigrate.backends.ews.models import FOLDER_HIDDEN, CalendarEventItem, ContactItem, DistListItem, MailItem, TaskItem
 from groupmigrate.backends.ews.services import (
     FindFolderRecords,
     FindItems,
@@ -35,24 +39,37 @@ from groupmigrate.backends.ews.services import (
     distinguished,
     folder_id,
 )
-from groupmigrate.errors import GroupmigrateError
+from groupmigrate.errors import GroupmigrateError, Throttled, TransientError
 from groupmigrate.items import Folder, Item, ItemRef, ItemType
 
-__all__ = ["MODELS", "MailboxBase"]
+__all__ = ["MODELS", "MailboxBase", "kind_of"]
 
 T = TypeVar("T")
 
 #: the exchangelib model whose fields describe each kind's items
 MODELS: dict[ItemType, Any] = {
     "mail": MailItem,
-    "contacts": EWSContact,
-    "calendar": CalendarItem,
+    "contacts": ContactItem,
+    "calendar": CalendarEventItem,
     "tasks": TaskItem,
     "notes": MailItem,
 }
 
 _FOLDER_FIELDS = ("folder_class", "name", "parent_folder_id", "total_count", "child_folder_count")
 _LIST_FIELDS = ("size", "datetime_received", "last_modified_time", "item_class")
+
+
+def kind_of(item: Any) -> ItemType:
+    """The kind of a listed or fetched exchangelib item, from its element type and ItemClass."""
+    if isinstance(item, EWSContact | DistributionList):
+        return "contacts"
+    if isinstance(item, CalendarItem):
+        return "calendar"
+    if isinstance(item, Task):
+        return "tasks"
+    if (getattr(item, "item_class", None) or "").lower().startswith("ipm.stickynote"):
+        return "notes"
+    return "mail"
 
 
 class MailboxBase:
@@ -68,8 +85,8 @@ class MailboxBase:
         self._roles: dict[str, str] | None = None  # folder id -> role
         self._role_records: dict[str, FolderRecord] = {}
         self._system_ids: set[str] = set()
-        #: item id -> element tag, learned while listing (to split contacts from lists)
-        self._tags: dict[str, str] = {}
+        #: item id -> (kind, is a distribution list), learned while listing or probed
+        self._kinds: dict[str, tuple[ItemType, bool]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.address!r}, {self._connection.url!r})"
@@ -185,15 +202,29 @@ class MailboxBase:
         return folder.folder_id
 
     # -- items ----------------------------------------------------------------------------
-    def _list(self, folder: Folder, fields: Sequence[str], since: dt.datetime | None = None, model: Any = MailItem) -> Iterator[Any]:
-        """The items of ``folder`` page by page (each page one FindItem, retried on its own)."""
+    def _list(
+        self,
+        folder: Folder,
+        fields: Sequence[str],
+        since: dt.datetime | None = None,
+        model: Any = MailItem,
+        *,
+        restriction: Any = None,
+        extra: Sequence[FieldPath] = (),
+    ) -> Iterator[Any]:
+        """The items of ``folder`` page by page (each page one FindItem, one attempt).
+
+        ``restriction`` (an object with ``to_xml(version)``) replaces the ``since`` filter;
+        ``extra`` are field paths asked for besides ``fields``.
+        """
         page_size = self._connection.settings.profile.page_size
         fid = folder_id(self._fid(folder))
-        restriction = SinceRestriction("item:DateTimeReceived", ews_datetime(since)) if since is not None else None
+        if restriction is None and since is not None:
+            restriction = SinceRestriction("item:DateTimeReceived", ews_datetime(since))
         order = [FieldOrder(field_path=FieldPath(field=MailItem.get_field_by_fieldname("datetime_received")))]
         offset = 0
         while True:
-            paths = self._paths(model, fields)
+            paths = [*self._paths(model, fields), *extra]
 
             def page(at: int = offset) -> list[Any]:
                 svc = FindItems(account=self._account, page_size=page_size)
@@ -215,37 +246,74 @@ class MailboxBase:
                 return
             offset += len(items)
 
+    def _learn(self, item: Any) -> ItemType:
+        kind = kind_of(item)
+        self._kinds[item.id] = (kind, isinstance(item, DistributionList))
+        return kind
+
     def list_items(self, folder: Folder, since: dt.datetime | None = None) -> Iterator[ItemRef]:
         """Light references to the items of ``folder`` (received at or after ``since``)."""
         for item in self._list(folder, _LIST_FIELDS, since):
-            self._tags[item.id] = type(item).__name__
+            kind = self._learn(item)
             changed = utc(item.last_modified_time) or utc(item.datetime_received)
-            yield ItemRef(id=item.id, size=max(0, int(item.size or 0)), changed=changed, item_type=folder.kind)
+            yield ItemRef(id=item.id, size=max(0, int(item.size or 0)), changed=changed, item_type=kind)
 
     def _get_items(self, ids: Sequence[str], model: Any, fields: Sequence[str], body_type: str | None = None) -> list[Any]:
-        """One GetItem for ``ids``; items that failed with a transient error are asked for once more."""
+        """One GetItem for ``ids``: the items, or the error object of each item that is gone.
+
+        Raises:
+            Throttled, TransientError: when the server failed an item for a reason that a later
+                attempt may cure (busy, timeout...): the caller would otherwise take it for gone.
+        """
         if not ids:
             return []
 
-        def run(wanted: Sequence[str]) -> list[Any]:
-            svc = GetItems(account=self._account, chunk_size=len(wanted), body_type=body_type)
-            return list(svc.call(items=[ItemId(id=i) for i in wanted], additional_fields=self._paths(model, fields), shape=ID_ONLY))
+        def run() -> list[Any]:
+            svc = GetItems(account=self._account, chunk_size=len(ids), body_type=body_type)
+            return list(svc.call(items=[ItemId(id=i) for i in ids], additional_fields=self._paths(model, fields), shape=ID_ONLY))
 
-        results = self._call(lambda: run(ids))
+        results = self._call(run)
+        from exchangelib.errors import ErrorServerBusy
+
         from groupmigrate.backends.ews.errors import item_error
 
-        again = [i for i, r in enumerate(results) if isinstance(r, Exception) and item_error(r)[2]]
-        if again:
-            retried = self._call(lambda: run([ids[i] for i in again]))
-            for index, value in zip(again, retried):
-                results[index] = value
+        for result in results:
+            if isinstance(result, Exception):
+                message, code, transient = item_error(result)
+                if isinstance(result, ErrorServerBusy):
+                    raise Throttled(f"{self._connection.url} is busy: {message}", retry_after=getattr(result, "back_off", None))
+                if transient:
+                    raise TransientError(f"an item could not be read for now ({code}: {message})")
         return results
 
+    def _probe(self, ids: Sequence[str]) -> None:
+        """Learn the kind of the items in ``ids`` not seen in a listing (one light GetItem)."""
+        unknown = [i for i in dict.fromkeys(ids) if i not in self._kinds]
+        for start in range(0, len(unknown), 100):
+            chunk = unknown[start : start + 100]
+            for item in self._get_items(chunk, MailItem, ("item_class",)):
+                if not isinstance(item, Exception):
+                    self._learn(item)
+
     def _split_contacts(self, ids: Sequence[str]) -> tuple[list[str], list[str]]:
-        lists = [i for i in ids if self._tags.get(i) == DistributionList.__name__]
+        lists = [i for i in ids if self._kinds.get(i, ("contacts", False))[1]]
         return [i for i in ids if i not in set(lists)], lists
 
     # -- reading items --------------------------------------------------------------------
+    def _read_any(self, ids: Sequence[str], *, light: bool = False) -> list[Item]:
+        """Neutral items for ``ids`` (in order, missing ones left out), each read by its own kind."""
+        self._probe(ids)
+        groups: dict[ItemType, list[str]] = {}
+        for item_id in ids:
+            known = self._kinds.get(item_id)
+            if known is not None:  # unknown after the probe: gone
+                groups.setdefault(known[0], []).append(item_id)
+        found: dict[str, Item] = {}
+        for kind, group in groups.items():
+            for item in self._read(kind, group, light=light):
+                found[item.source_id or ""] = item
+        return [found[i] for i in ids if i in found]
+
     def _read(self, kind: ItemType, ids: Sequence[str], *, light: bool = False) -> list[Item]:
         """Neutral items for ``ids`` (in order, missing ones left out).
 
@@ -258,10 +326,10 @@ class MailboxBase:
             return self._fetch_mail(ids)
         if kind == "notes":
             got = self._get_items(ids, MailItem, notes.FIELDS, body_type="Text")
-            return [notes.to_neutral(it, i) for i, it in zip(ids, got) if not isinstance(it, Exception)]
+            return [notes.to_neutral(it, i) for i, it in zip(ids, got) if not isinstance(it, Exception) and kind_of(it) == "notes"]
         if kind == "tasks":
             got = self._get_items(ids, TaskItem, tasks.FIELDS, body_type="Text")
-            return [tasks.to_neutral(it, i) for i, it in zip(ids, got) if not isinstance(it, Exception)]
+            return [tasks.to_neutral(it, i) for i, it in zip(ids, got) if not isinstance(it, Exception) and kind_of(it) == "tasks"]
         if kind == "contacts":
             return self._fetch_contacts(ids, light=light)
         return self._fetch_calendar(ids, light=light)
@@ -270,10 +338,8 @@ class MailboxBase:
         got = self._get_items(ids, MailItem, mail.FIELDS)
         out: list[Item] = []
         for item_id, item in zip(ids, got):
-            if isinstance(item, Exception) or not hasattr(item, "is_read"):
-                continue  # gone, or not a message (a contact filed among mail)
-            if (item.item_class or "").lower().startswith("ipm.stickynote") and not item.mime_content:
-                continue
+            if isinstance(item, Exception) or kind_of(item) != "mail" or not hasattr(item, "is_read"):
+                continue  # gone, or not a message
             out.append(mail.to_neutral(item, item_id))
         return out
 
@@ -309,10 +375,10 @@ class MailboxBase:
     def _fetch_contacts(self, ids: Sequence[str], *, light: bool = False) -> list[Item]:
         people, lists = self._split_contacts(ids)
         found: dict[str, Any] = {}
-        for group, model, fields in ((people, EWSContact, contacts.FIELDS), (lists, DistributionList, contacts.DL_FIELDS)):
+        for group, model, fields in ((people, ContactItem, contacts.FIELDS), (lists, DistListItem, contacts.DL_FIELDS)):
             got = self._get_items(group, model, fields if not light else [f for f in fields if f != "attachments"], body_type="Text")
             for item_id, item in zip(group, got):
-                if not isinstance(item, Exception):
+                if not isinstance(item, Exception) and kind_of(item) == "contacts":
                     found[item_id] = item
         files = self._attachments(found.values(), light=light)
         return [
@@ -323,8 +389,8 @@ class MailboxBase:
 
     def _fetch_calendar(self, ids: Sequence[str], *, light: bool = False) -> list[Item]:
         fields = cal.FIELDS if not light else tuple(f for f in cal.FIELDS if f != "attachments")
-        got = self._get_items(ids, CalendarItem, fields)
-        items = {i: it for i, it in zip(ids, got) if not isinstance(it, Exception)}
+        got = self._get_items(ids, CalendarEventItem, fields)
+        items = {i: it for i, it in zip(ids, got) if not isinstance(it, Exception) and kind_of(it) == "calendar"}
         exceptions: dict[str, list[Any]] = {}
         if not light:
             wanted = [
@@ -334,7 +400,7 @@ class MailboxBase:
                 if occ.id
             ]
             if wanted:
-                got_exc = self._get_items([oid for _, oid in wanted], CalendarItem, cal.EXCEPTION_FIELDS)
+                got_exc = self._get_items([oid for _, oid in wanted], CalendarEventItem, cal.EXCEPTION_FIELDS)
                 for (master_id, _), exc in zip(wanted, got_exc):
                     if not isinstance(exc, Exception):
                         exceptions.setdefault(master_id, []).append(exc)

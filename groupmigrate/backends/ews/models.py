@@ -9,6 +9,10 @@ process; these subclasses carry them instead, so other users of exchangelib see 
   delivery and submit time (0x0E06 / 0x0039: DateTimeReceived/DateTimeSent are read-only),
   message flags (0x0E07, so a created mail is not shown as an unsent draft) and note colour
   (PidLidNoteColor).
+* :class:`Provenance` is groupmigrate's provenance stamp: a named string property in
+  groupmigrate's own property set (:data:`PROVENANCE_PROPERTY_SET`), written in the same
+  CreateItem as the item it marks. Every item model here carries it as ``provenance``, so a
+  stray item (a mail filed among contacts) is read with its stamp like any other.
 * :data:`FOLDER_HIDDEN` marks hidden folders (PR_ATTR_HIDDEN 0x10F4).
 """
 
@@ -18,12 +22,32 @@ from typing import Any
 
 from exchangelib.extended_properties import ExtendedProperty
 from exchangelib.fields import CharField, ExtendedPropertyField, Field
-from exchangelib.items import Message, PostItem, Task
+from exchangelib.items import (
+    CalendarItem,
+    Contact,
+    DistributionList,
+    Item,
+    MeetingCancellation,
+    MeetingRequest,
+    MeetingResponse,
+    Message,
+    PostItem,
+    Task,
+)
 from exchangelib.properties import ExtendedFieldURI, Fields
 from exchangelib.util import TNS
 
 __all__ = [
     "FOLDER_HIDDEN",
+    "PROVENANCE_PROPERTY_NAME",
+    "PROVENANCE_PROPERTY_SET",
+    "PROVENANCE_TYPE",
+    "CalendarEventItem",
+    "ContactItem",
+    "DistListItem",
+    "GenericItem",
+    "PROVENANCE_FIELD",
+    "Provenance",
     "DeliveryTime",
     "FlagStatus",
     "Hidden",
@@ -41,6 +65,12 @@ NOTE_COLOR_VALUES = {"Blue": 0, "Green": 1, "Pink": 2, "Yellow": 3, "White": 4}
 #: PidTagFlagStatus values.
 FLAG_VALUES = {"NotFlagged": 0, "Complete": 1, "Flagged": 2}
 MSGFLAG_READ = 0x1
+
+#: groupmigrate's own MAPI property set (a fixed GUID): the namespace of its named properties.
+PROVENANCE_PROPERTY_SET = "eaec4cb4-9f85-481a-b658-7e0d17adf30a"
+#: the name of the provenance stamp property in that set
+PROVENANCE_PROPERTY_NAME = "groupmigrate-provenance"
+PROVENANCE_TYPE = "String"
 
 
 class _MatchedProperty(ExtendedProperty):  # type: ignore[misc]
@@ -103,6 +133,24 @@ class TaskDateCompleted(_MatchedProperty):
     property_type = "SystemTime"
 
 
+class Provenance(ExtendedProperty):  # type: ignore[misc]
+    """The provenance stamp: a named String property in :data:`PROVENANCE_PROPERTY_SET`.
+
+    Matched with the property set id in any case (servers answer GUIDs in lower case).
+    """
+
+    property_set_id = PROVENANCE_PROPERTY_SET
+    property_name = PROVENANCE_PROPERTY_NAME
+    property_type = PROVENANCE_TYPE
+
+    @classmethod
+    def is_property_instance(cls, elem: Any) -> bool:
+        uri = elem.find(ExtendedFieldURI.response_tag())
+        if uri is None or uri.get("PropertyType") != cls.property_type:
+            return False
+        return (uri.get("PropertySetId") or "").lower() == PROVENANCE_PROPERTY_SET and uri.get("PropertyName") == PROVENANCE_PROPERTY_NAME
+
+
 class Hidden(_MatchedProperty):
     property_tag = 0x10F4
     property_type = "Boolean"
@@ -120,8 +168,17 @@ def _fields_with_extras(base: Fields, extras: list[Field]) -> Fields:
     return fields
 
 
+def _stamp() -> Field:
+    return ExtendedPropertyField("provenance", value_cls=Provenance)
+
+
+#: the provenance field (the same on every model), for FindItem's AdditionalProperties
+PROVENANCE_FIELD = _stamp()
+
+
 def _extras() -> list[Field]:
     return [
+        _stamp(),
         ExtendedPropertyField("flag_status", value_cls=FlagStatus),
         ExtendedPropertyField("delivery_time", value_cls=DeliveryTime),
         ExtendedPropertyField("submit_time", value_cls=SubmitTime),
@@ -143,9 +200,47 @@ class NotePost(PostItem):  # type: ignore[misc]
 
 
 class TaskItem(Task):  # type: ignore[misc]
-    """An EWS Task with its completion date as a writable extended property."""
+    """An EWS Task with its completion date as a writable extended property, and the stamp."""
 
-    FIELDS = _fields_with_extras(Task.FIELDS, [ExtendedPropertyField("date_completed", value_cls=TaskDateCompleted)])
+    FIELDS = _fields_with_extras(
+        Task.FIELDS, [_stamp(), ExtendedPropertyField("date_completed", value_cls=TaskDateCompleted)]
+    )
+
+
+class ContactItem(Contact):  # type: ignore[misc]
+    """An EWS Contact with the provenance stamp."""
+
+    FIELDS = _fields_with_extras(Contact.FIELDS, [_stamp()])
+
+
+class DistListItem(DistributionList):  # type: ignore[misc]
+    """An EWS DistributionList with the provenance stamp."""
+
+    FIELDS = _fields_with_extras(DistributionList.FIELDS, [_stamp()])
+
+
+class CalendarEventItem(CalendarItem):  # type: ignore[misc]
+    """An EWS CalendarItem with the provenance stamp."""
+
+    FIELDS = _fields_with_extras(CalendarItem.FIELDS, [_stamp()])
+
+
+class GenericItem(Item):  # type: ignore[misc]
+    """A plain EWS Item (``t:Item``, e.g. an unknown message class) with the provenance stamp."""
+
+    FIELDS = _fields_with_extras(Item.FIELDS, [_stamp()])
+
+
+class StampedMeetingRequest(MeetingRequest):  # type: ignore[misc]
+    FIELDS = _fields_with_extras(MeetingRequest.FIELDS, [_stamp()])
+
+
+class StampedMeetingResponse(MeetingResponse):  # type: ignore[misc]
+    FIELDS = _fields_with_extras(MeetingResponse.FIELDS, [_stamp()])
+
+
+class StampedMeetingCancellation(MeetingCancellation):  # type: ignore[misc]
+    FIELDS = _fields_with_extras(MeetingCancellation.FIELDS, [_stamp()])
 
 
 FOLDER_HIDDEN = ExtendedPropertyField("hidden", value_cls=Hidden)
@@ -155,4 +250,11 @@ ITEM_MODELS = {
     f"{{{TNS}}}Message": MailItem,
     f"{{{TNS}}}PostItem": NotePost,
     f"{{{TNS}}}Task": TaskItem,
+    f"{{{TNS}}}Contact": ContactItem,
+    f"{{{TNS}}}DistributionList": DistListItem,
+    f"{{{TNS}}}CalendarItem": CalendarEventItem,
+    f"{{{TNS}}}Item": GenericItem,
+    f"{{{TNS}}}MeetingRequest": StampedMeetingRequest,
+    f"{{{TNS}}}MeetingResponse": StampedMeetingResponse,
+    f"{{{TNS}}}MeetingCancellation": StampedMeetingCancellation,
 }

@@ -7,6 +7,8 @@ connection facts the backend needs (EWS version pin, FindItem page size, autodis
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from groupmigrate.capabilities import Capabilities
@@ -18,6 +20,19 @@ _MB = 1024 * 1024
 
 # EWS cannot set a calendar item's Organizer on any server: CreateItem makes the mailbox
 # owner the organizer. Every profile says so, so the mapper can log it.
+#
+# What every EWS server shares: a folder may hold items of any type (a mail filed among
+# contacts), a contact holds three e-mail addresses and one web page, and the server keeps
+# a message's content rather than its bytes (it re-encodes the MIME). Named extended
+# properties (the provenance stamp) are kept by Exchange, Exchange Online and WorkMail;
+# the generic profile does not count on them.
+
+
+def _capabilities(**kwargs: Any) -> Capabilities:
+    """Capabilities with what every EWS server shares, and ``kwargs``."""
+    return Capabilities(
+        allows_mixed_folders=True, max_contact_emails=3, max_contact_websites=1, stores_exact_mime=False, **kwargs
+    )
 
 
 @attrs.frozen
@@ -44,13 +59,14 @@ class EWSProfile:
 PROFILES: dict[str, EWSProfile] = {
     "generic": EWSProfile(
         name="generic",
-        capabilities=Capabilities(name="generic", preserves_organizer=False),
+        capabilities=_capabilities(name="generic", preserves_organizer=False, supports_provenance=False),
         page_size=100,
     ),
     "exchange": EWSProfile(
         name="exchange",
-        capabilities=Capabilities(
+        capabilities=_capabilities(
             name="exchange",
+            supports_provenance=True,
             max_item_size=150 * _MB,
             preserves_organizer=False,
             supports_sync_state=True,
@@ -59,8 +75,9 @@ PROFILES: dict[str, EWSProfile] = {
     ),
     "exchange-online": EWSProfile(
         name="exchange-online",
-        capabilities=Capabilities(
+        capabilities=_capabilities(
             name="exchange-online",
+            supports_provenance=True,
             max_item_size=150 * _MB,
             preserves_organizer=False,
             supports_sync_state=True,
@@ -71,8 +88,9 @@ PROFILES: dict[str, EWSProfile] = {
     ),
     "workmail": EWSProfile(
         name="workmail",
-        capabilities=Capabilities(
+        capabilities=_capabilities(
             name="workmail",
+            supports_provenance=True,
             max_item_size=25 * _MB,
             max_attachment_size=23 * _MB,
             supports_contact_photo=False,

@@ -1,25 +1,28 @@
-"""Retry policy: honour the server's back-off, bound the total wait, reconnect at once.
+"""One attempt per call, its outcome classified: the policy of every request this backend makes.
 
 exchangelib ships two policies: ``FailFast`` gives up on the first busy answer, and
 ``FaultTolerance`` sleeps 10 s (doubling) for anything it reads as "busy", including a
 server that merely answers ``Connection: close``. Here exchangelib is given
-:class:`ResponsePolicy`, which never sleeps by itself and turns HTTP answers into precise
-errors; :class:`Retrier` then decides per call:
+:class:`ResponsePolicy`, which never sleeps and turns HTTP answers into precise errors;
+:class:`Retrier` then makes exactly one attempt per call and translates what went wrong:
 
-* the server asked us to wait (ErrorServerBusy with BackOffMilliseconds, 503 with
-  Retry-After): wait that long, with all threads on the connection pausing together, until
-  the total wait would exceed ``max_retry_wait``; then raise
-  :class:`~groupmigrate.errors.Throttled` with the server's ``retry_after``;
-* the connection broke or the server closed it: reconnect and retry at once, a few times
-  (with a short pause after the second failure). A write that may have reached the server
-  is not repeated blindly: the caller learns that its outcome is unknown.
+* the server asked us to slow down (ErrorServerBusy with BackOffMilliseconds, HTTP 429, or a
+  503 answering a read): :class:`~groupmigrate.errors.Throttled` with the server's
+  ``retry_after``;
+* the request never reached the server (connection refused, TLS handshake, reset while the
+  request was being written): :class:`~groupmigrate.errors.ConnectionFailed`;
+* the link broke or a gateway answered after the request went out (timeout, reset, HTTP
+  502/503/504, a 500 that is not a SOAP fault): a read raises
+  :class:`~groupmigrate.errors.ConnectionFailed`, a write
+  :class:`~groupmigrate.errors.OutcomeUnknown` (it may have been applied).
+
+Nothing here waits or repeats: the migrator's executor owns retries, backoff and the
+reconciliation of writes whose outcome is unknown.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,13 +31,13 @@ from exchangelib.errors import CASError, MalformedResponseError, UnauthorizedErr
 from exchangelib.protocol import RetryPolicy
 
 from groupmigrate.backends.ews.errors import ConnectionClosed, ServerUnavailable, Verdict, classify
-from groupmigrate.errors import Throttled
+from groupmigrate.errors import ConnectionFailed, OutcomeUnknown, Throttled
 
 __all__ = ["ResponsePolicy", "Retrier"]
 
 T = TypeVar("T")
 
-_BUSY_STATUSES = frozenset({429, 502, 503, 504})
+_UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -56,13 +59,9 @@ def _is_xml(content: bytes) -> bool:
 class ResponsePolicy(RetryPolicy):  # type: ignore[misc]
     """The exchangelib retry policy of our connections: classify, never sleep.
 
-    ``fail_fast`` is True so exchangelib raises instead of sleeping; the shared pause set by
-    :meth:`back_off` is honoured by every thread before its next request.
+    ``fail_fast`` is True so exchangelib raises instead of sleeping, and there is never a
+    pause to honour (waiting is the executor's decision).
     """
-
-    def __init__(self) -> None:
-        self._pause_until: dt.datetime | None = None
-        self._lock = threading.Lock()
 
     @property
     def fail_fast(self) -> bool:
@@ -70,23 +69,10 @@ class ResponsePolicy(RetryPolicy):  # type: ignore[misc]
 
     @property
     def back_off_until(self) -> dt.datetime | None:
-        with self._lock:
-            if self._pause_until is not None and self._pause_until <= dt.datetime.now():
-                self._pause_until = None
-            return self._pause_until
+        return None
 
-    @back_off_until.setter
-    def back_off_until(self, value: dt.datetime | None) -> None:
-        with self._lock:
-            self._pause_until = value
-
-    def back_off(self, seconds: float | None) -> None:
-        if not seconds:
-            return
-        until = dt.datetime.now() + dt.timedelta(seconds=seconds)
-        with self._lock:
-            if self._pause_until is None or until > self._pause_until:
-                self._pause_until = until
+    def back_off(self, seconds: Any) -> None:
+        return None
 
     def raise_response_errors(self, response: requests.Response) -> None:
         status = response.status_code
@@ -100,7 +86,7 @@ class ResponsePolicy(RetryPolicy):  # type: ignore[misc]
             raise CASError(cas_error=cas_error.split(":", 1)[-1].strip(), response=response)
         if status == 401 or b"account is currently locked out" in (response.content or b""):
             raise UnauthorizedError(f"HTTP {status}")
-        if status in _BUSY_STATUSES or status == 500:
+        if status in _UNAVAILABLE_STATUSES or status == 500:
             raise ServerUnavailable(status, retry_after=_retry_after(response), closed=closed)
         location = response.headers.get("location", "")
         if status in (301, 302, 303, 307, 308):
@@ -115,84 +101,50 @@ class ResponsePolicy(RetryPolicy):  # type: ignore[misc]
 
 
 class Retrier:
-    """Runs one server call with the retry rules above.
+    """Runs one server call once and raises the groupmigrate error its failure means.
 
     Args:
-        policy: the connection's :class:`ResponsePolicy` (for the shared pause).
-        max_retry_wait: the most seconds one call may spend waiting on the server.
         server: the endpoint, for error messages.
-        connection_retries: how often a broken connection is retried.
-        sleep: the sleep function (tests pass a fake).
     """
 
-    def __init__(
-        self,
-        policy: ResponsePolicy,
-        *,
-        max_retry_wait: float,
-        server: str,
-        connection_retries: int = 3,
-        sleep: Callable[[float], Any] = time.sleep,
-    ) -> None:
-        self.policy = policy
-        self.max_retry_wait = max_retry_wait
+    def __init__(self, *, server: str) -> None:
         self.server = server
-        self.connection_retries = connection_retries
-        self.sleep = sleep
-        #: Counters for tests and reports: waits, reconnects, seconds waited.
-        self.stats = {"throttled": 0, "reconnects": 0, "waited": 0.0}
 
     def run(self, fn: Callable[[], T], *, mailbox: str | None = None, idempotent: bool = True) -> T:
-        """Call ``fn`` until it succeeds or the rules say stop.
+        """Call ``fn`` once; on failure raise the classified error.
 
         Args:
-            fn: the call; it is repeated as a whole.
+            fn: the call.
             mailbox: the mailbox, for messages.
-            idempotent: False for writes; a write that may have reached the server is then not
-                repeated and :class:`~groupmigrate.errors.ConnectionFailed` is raised with
-                ``maybe_applied = True``.
+            idempotent: False for writes: a write that may have reached the server raises
+                :class:`~groupmigrate.errors.OutcomeUnknown` instead of
+                :class:`~groupmigrate.errors.ConnectionFailed`.
         """
-        waited = 0.0
-        throttles = 0
-        link_failures = 0
-        while True:
-            try:
-                return fn()
-            except Exception as exc:  # noqa: BLE001 - classify() re-raises what it does not know
-                verdict: Verdict = classify(exc, server=self.server, mailbox=mailbox)
-            if verdict.kind == "fatal":
-                raise verdict.error from None
-            if verdict.kind == "throttle":
-                throttles += 1
-                wait = verdict.wait if verdict.wait is not None else min(0.25 * 2 ** (throttles - 1), 30.0)
-                if waited + wait > self.max_retry_wait:
-                    raise Throttled(
-                        f"{self.server} kept asking to slow down; gave up after waiting {waited:.1f} s "
-                        f"(limit {self.max_retry_wait:g} s)",
-                        retry_after=wait,
-                    ) from None
-                self.stats["throttled"] += 1
-                self._pause(wait)
-                waited += wait
-                continue
-            # a broken link
-            if verdict.sent and not idempotent:
-                err = verdict.error
-                err.maybe_applied = True  # type: ignore[attr-defined]
-                raise err from None
-            link_failures += 1
-            if link_failures > self.connection_retries:
-                raise verdict.error from None
-            self.stats["reconnects"] += 1
-            if link_failures > 1:
-                pause = min(0.2 * 2 ** (link_failures - 2), 2.0, max(self.max_retry_wait - waited, 0.0))
-                self._pause(pause)
-                waited += pause
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - classify() re-raises what it does not know
+            verdict: Verdict = classify(exc, server=self.server, mailbox=mailbox)
+        raise self.outcome(verdict, idempotent=idempotent) from None
 
-    def _pause(self, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        self.policy.back_off(seconds)
-        self.sleep(seconds)
-        self.stats["waited"] += seconds
-
+    def outcome(self, verdict: Verdict, *, idempotent: bool) -> Exception:
+        """The error to raise for ``verdict`` on a read (``idempotent``) or a write."""
+        if verdict.kind == "fatal":
+            return verdict.error
+        if verdict.kind == "throttle":
+            error = verdict.error
+            if isinstance(error, Throttled):
+                return error
+            return Throttled(str(error), retry_after=verdict.wait)
+        if verdict.kind == "unavailable":
+            # a server or gateway answered an error page after the request went out
+            if not idempotent:
+                return OutcomeUnknown(
+                    f"{verdict.error}; the request had been sent, so it may have been applied"
+                )
+            if verdict.wait is not None or verdict.status == 503:
+                return Throttled(str(verdict.error), retry_after=verdict.wait)
+            return ConnectionFailed(str(verdict.error))
+        # a broken link
+        if verdict.sent and not idempotent:
+            return OutcomeUnknown(f"{verdict.error} after the request was sent; it may have been applied")
+        return verdict.error

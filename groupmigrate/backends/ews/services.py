@@ -53,6 +53,7 @@ __all__ = [
     "ResolveOneName",
     "SyncItems",
     "SinceRestriction",
+    "StampRestriction",
 ]
 
 _CATCH_ALL = (ResponseMessageError,)
@@ -328,6 +329,47 @@ class SinceRestriction:
         constant_holder.append(create_element("t:Constant", attrs={"Value": value_to_xml_text(self.value)}))
         test.append(constant_holder)
         restriction.append(test)
+        return restriction
+
+
+class StampRestriction:
+    """``<m:Restriction>`` for "carries one of these provenance stamps" (``Or`` of ``IsEqualTo``
+    on the stamp's ExtendedFieldURI), or "carries a stamp" (``Exists``) when ``stamps`` is None."""
+
+    def __init__(self, stamps: Sequence[str] | None) -> None:
+        self.stamps = None if stamps is None else list(stamps)
+
+    @staticmethod
+    def _uri() -> Any:
+        from groupmigrate.backends.ews.models import PROVENANCE_PROPERTY_NAME, PROVENANCE_PROPERTY_SET, PROVENANCE_TYPE
+
+        return create_element(
+            "t:ExtendedFieldURI",
+            attrs={"PropertySetId": PROVENANCE_PROPERTY_SET, "PropertyName": PROVENANCE_PROPERTY_NAME, "PropertyType": PROVENANCE_TYPE},
+        )
+
+    def to_xml(self, version: Any) -> Any:
+        restriction = create_element("m:Restriction")
+        if self.stamps is None:
+            exists = create_element("t:Exists")
+            exists.append(self._uri())
+            restriction.append(exists)
+            return restriction
+        tests = []
+        for stamp in self.stamps:
+            test = create_element("t:IsEqualTo")
+            test.append(self._uri())
+            holder = create_element("t:FieldURIOrConstant")
+            holder.append(create_element("t:Constant", attrs={"Value": stamp}))
+            test.append(holder)
+            tests.append(test)
+        if len(tests) == 1:
+            restriction.append(tests[0])
+        else:
+            either = create_element("t:Or")
+            for test in tests:
+                either.append(test)
+            restriction.append(either)
         return restriction
 
 

@@ -52,11 +52,14 @@ class EWSSourceMailbox(MailboxBase):
     """Read access to one mailbox (see :class:`~groupmigrate.protocols.SourceMailbox`)."""
 
     def fetch(self, folder: Folder, refs: Sequence[ItemRef]) -> Iterator[Item]:
-        """The items for ``refs`` in order; one GetItem (plus attachments/occurrences when present).
+        """The items for ``refs`` in order, each read as what it is (a mail filed among contacts
+        comes back as a :class:`~groupmigrate.items.Message`); one GetItem per kind present
+        (plus attachments/occurrences when present, and one light GetItem for ids not listed
+        by this mailbox before).
 
         Items the server no longer has are left out.
         """
-        return iter(self._read(folder.kind, [r.id for r in refs]))
+        return iter(self._read_any([r.id for r in refs]))
 
     def resolve_addresses(self, addresses: Iterable[str]) -> dict[str, str | None]:
         """SMTP addresses for X500 (``/o=...``) and ``IMCEAEX-...@domain`` addresses (None when unknown)."""
@@ -105,19 +108,20 @@ class EWSSourceMailbox(MailboxBase):
                     continue
                 kind, payload = change
                 if kind in (SyncItems.CREATE, SyncItems.UPDATE):
-                    self._tags[payload.id] = type(payload).__name__
+                    item_type = self._learn(payload)
                     refs.append(
                         ItemRef(
                             id=payload.id,
                             size=max(0, int(getattr(payload, "size", 0) or 0)),
                             changed=utc(getattr(payload, "last_modified_time", None)) or utc(getattr(payload, "datetime_received", None)),
-                            item_type=folder.kind,
+                            item_type=item_type,
                         )
                     )
                 elif kind == SyncItems.DELETE:
                     deleted.append(payload.id)
                 elif kind == SyncItems.READ_FLAG_CHANGE:
-                    refs.append(ItemRef(id=payload[0].id, item_type=folder.kind))
+                    known = self._kinds.get(payload[0].id)
+                    refs.append(ItemRef(id=payload[0].id, item_type=known[0] if known else "mail"))
             if done or not changes:
                 break
         return SyncResult(refs=tuple(refs), state=current or "", deleted=tuple(deleted))

@@ -71,6 +71,7 @@ class BuildOptions:
     reject_x500: bool = False
     max_item_size: Optional[int] = None
     sending: bool = False
+    keeps_named_properties: bool = True
 
 
 @attrs.define
@@ -261,6 +262,8 @@ def build_item(request_el: etree._Element, opts: BuildOptions) -> Built:
     for e in extended:
         uri = e.find(T("ExtendedFieldURI"))
         if uri is not None and normalize_tag(uri) not in MIRRORED_TAGS:
+            if not opts.keeps_named_properties and uri.get("PropertyName") is not None:
+                continue  # a server that cannot keep named properties drops them without a word
             by_key[extended_key(uri)] = e
     if by_key:
         final["ExtendedProperty"] = list(by_key.values())

@@ -71,6 +71,8 @@ class Profile:
         find_item_limit: the most items one FindItem page returns (EWSFindCountLimit).
         extra_distinguished: well-known folder names the server's schema adds.
         archive_folder: whether new mailboxes get an "Archive" mail folder.
+        keeps_named_properties: whether CreateItem keeps named extended properties
+            (PropertySetId + PropertyName); the ``generic`` server drops them.
     """
 
     name: str
@@ -86,6 +88,7 @@ class Profile:
     reject_invalid_urls: bool = False
     reject_x500: bool = False
     max_item_size: Optional[int] = None
+    keeps_named_properties: bool = True
 
     @property
     def version_info(self) -> dict[str, str]:
@@ -128,7 +131,7 @@ PROFILES: dict[str, Profile] = {
         reject_x500=True,
         max_item_size=25 * 1024 * 1024,
     ),
-    "generic": Profile(name="generic", build=(15, 1, 2507, 6), version="Exchange2016"),
+    "generic": Profile(name="generic", build=(15, 1, 2507, 6), version="Exchange2016", keeps_named_properties=False),
 }
 
 
@@ -147,6 +150,12 @@ class Knobs:
         retry_after: Retry-After seconds sent with 503 answers (None: no header).
         http500_rate: fraction answered HTTP 500 with the ASP.NET "Server Error in '/EWS' Application" page.
         reset_rate: fraction whose connection is reset without an answer.
+        lost_answer_rate: fraction of write requests that are carried out and whose answer is
+            then lost (the connection reset, or ``lost_answer_status`` sent instead of the answer).
+        lost_answer_status: None: lost answers are connection resets; else the HTTP status of
+            the gateway error page sent in their place (e.g. 504).
+        lose_answers: the next this many write requests are carried out and their answers
+            lost as with ``lost_answer_rate`` (counts down).
         partial_batch_rate: fraction of CreateItem batches in which one item fails with a transient error.
         fault_seed: seed of the fault generator; setting it restarts the sequence.
         close_connections: answer with ``Connection: close`` and close after each response.
@@ -161,6 +170,8 @@ class Knobs:
         basic_auth: accept HTTP Basic authentication.
         token_lifetime: seconds an issued OAuth token is valid (``expires_in``).
         max_concurrency: concurrent requests per mailbox before ErrorServerBusy (None: no limit).
+        keeps_named_properties: False: CreateItem silently drops named extended properties
+            (PropertySetId/PropertyName), as a server that cannot keep them does.
     """
 
     latency: float = 0.0
@@ -170,6 +181,9 @@ class Knobs:
     retry_after: Optional[int] = None
     http500_rate: float = 0.0
     reset_rate: float = 0.0
+    lost_answer_rate: float = 0.0
+    lost_answer_status: Optional[int] = None
+    lose_answers: int = 0
     partial_batch_rate: float = 0.0
     _fault_seed: int = attrs.field(default=0, alias="fault_seed")
     close_connections: bool = False
@@ -184,6 +198,7 @@ class Knobs:
     basic_auth: bool = True
     token_lifetime: int = 3599
     max_concurrency: Optional[int] = None
+    keeps_named_properties: bool = True
     _rng: random.Random = attrs.field(factory=lambda: random.Random(0), init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
@@ -207,6 +222,14 @@ class Knobs:
         with self._lock:
             return self._rng.random() < rate
 
+    def lose_answer(self) -> bool:
+        """Whether the answer to a write just carried out is to be lost."""
+        with self._lock:
+            if self.lose_answers > 0:
+                self.lose_answers -= 1
+                return True
+        return self.roll(self.lost_answer_rate)
+
     def pick(self, n: int) -> int:
         """Draw an index in ``range(n)`` from the fault generator."""
         with self._lock:
@@ -221,4 +244,5 @@ class Knobs:
             reject_x500=profile.reject_x500,
             max_item_size=profile.max_item_size,
             max_concurrency=profile.max_concurrency,
+            keeps_named_properties=profile.keeps_named_properties,
         )

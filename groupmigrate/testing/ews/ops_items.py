@@ -49,6 +49,7 @@ def build_options(ctx: Context, mb: MailboxStore, sending: bool = False) -> Buil
         reject_x500=knobs.reject_x500,
         max_item_size=knobs.max_item_size,
         sending=sending,
+        keeps_named_properties=knobs.keeps_named_properties,
     )
 
 

@@ -123,6 +123,7 @@ _BROKEN_XML = (
     b'<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
     b"<s:Body><m:FindItemResponse><m:ResponseMessages><m:FindItemResponseMessage Response"
 )
+_GATEWAY_ERROR = b"<html><head><title>%s Gateway Error</title></head><body><h1>Gateway Error</h1></body></html>"
 _ASPNET_500 = (
     b"<html><head><title>Runtime Error</title></head><body><h1>Server Error in '/EWS' Application.</h1>"
     b"<h2><i>Runtime Error</i></h2></body></html>"
@@ -293,6 +294,12 @@ class Service:
                 finally:
                     self.store.commit()
                 self._log(acting.address if acting else None, name)
+            if name in WRITE_OPERATIONS and self.knobs.lose_answer():
+                # carried out, but the answer never reaches the client
+                status = self.knobs.lost_answer_status
+                if status is None:
+                    return Answer(action="reset")
+                return Answer(status, [("Content-Type", "text/html")], _GATEWAY_ERROR % str(status).encode())
             if isinstance(result, list):
                 payload = response_envelope(name, result, self.profile.version_info)
             else:

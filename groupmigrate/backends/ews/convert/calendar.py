@@ -16,7 +16,6 @@ from typing import Any
 
 from dateutil import rrule as dateutil_rrule
 from exchangelib.ewsdatetime import EWSTimeZone
-from exchangelib.items import CalendarItem
 from exchangelib.properties import Attendee as EWSAttendee
 from exchangelib.properties import Mailbox
 
@@ -33,6 +32,7 @@ from groupmigrate.backends.ews.convert.common import (
     plain_date,
     zone_name,
 )
+from groupmigrate.backends.ews.models import CalendarEventItem
 from groupmigrate.backends.ews.recurrence import from_rrule, to_rrule
 from groupmigrate.items import Attendee, Event
 
@@ -167,7 +167,7 @@ def _local_start(event: Event, zone: dt.tzinfo) -> dt.date:
     return start
 
 
-def to_ews(event: Event, *, keep_attendee_status: bool = True, recurring: bool = True) -> tuple[CalendarItem, list[str]]:
+def to_ews(event: Event, *, keep_attendee_status: bool = True, recurring: bool = True) -> tuple[CalendarEventItem, list[str]]:
     """An exchangelib calendar item to create (a master keeps its recurrence; exceptions are separate)."""
     warnings: list[str] = []
     zone = _ews_zone(event)
@@ -199,7 +199,7 @@ def to_ews(event: Event, *, keep_attendee_status: bool = True, recurring: bool =
             recurrence = from_rrule(event.recurrence, _local_start(event, pyzone), tz=pyzone)
         except (ValueError, KeyError) as e:
             warnings.append(f"recurrence {event.recurrence!r} cannot be expressed in EWS ({e}); created as a single event")
-    item = CalendarItem(
+    item = CalendarEventItem(
         subject=event.subject,
         body=body_to_ews(event.body, event.body_is_html),
         start=start,

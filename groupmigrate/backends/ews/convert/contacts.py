@@ -2,7 +2,11 @@
 
 Neutral labels are lower-case words (``business``, ``home``, ``mobile`` ...); EWS has fixed
 slots (three e-mail addresses, one phone number per kind, one address per kind, one web
-page). What does not fit a slot is reported as a warning, never silently dropped.
+page). A phone or address whose own slot is taken moves to a free slot of another kind (with
+a warning); a contact with more than fits (a fourth e-mail address, a second web page, more
+phone numbers or addresses than there are slots) is refused with :class:`ValueError` rather
+than written without them: cutting a contact down to the destination's limits is the
+mappers' decision (see ``Capabilities.max_contact_emails``), made before an item gets here.
 The contact photo is the attachment flagged ``IsContactPhoto``.
 """
 
@@ -11,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
-from exchangelib.items import Contact as EWSContact
 from exchangelib.items import DistributionList
 from exchangelib.properties import Mailbox, Member
 
@@ -25,9 +28,10 @@ from groupmigrate.backends.ews.convert.common import (
     ews_date,
     plain_date,
 )
+from groupmigrate.backends.ews.models import ContactItem, DistListItem
 from groupmigrate.items import Attachment, Contact, Phone, PostalAddress
 
-__all__ = ["DL_FIELDS", "FIELDS", "to_ews", "to_neutral"]
+__all__ = ["DL_FIELDS", "FIELDS", "MAX_EMAILS", "MAX_WEBSITES", "to_ews", "to_neutral"]
 
 FIELDS = (
     "display_name", "given_name", "middle_name", "surname", "nickname", "email_addresses",
@@ -54,6 +58,9 @@ _ADDRESS_ALIASES = {"work": "business"}
 _ADDRESS_LABELS = {v: k for k, v in _ADDRESSES.items()}
 
 _EMAIL_SLOTS = ("EmailAddress1", "EmailAddress2", "EmailAddress3")
+#: e-mail addresses and web pages one EWS contact holds
+MAX_EMAILS = len(_EMAIL_SLOTS)
+MAX_WEBSITES = 1
 
 
 def to_neutral(item: Any, item_id: str, attachments: list[Any] | None = None) -> Contact:
@@ -134,8 +141,10 @@ def _phone_numbers(phones: tuple[Phone, ...], warnings: list[str]) -> list[Phone
         if slot is None or slot in taken:
             slot = next((s for s in _PHONE_SPARES if s not in taken), None)
             if slot is None:
-                warnings.append(f"phone number {phone.number!r} ({phone.label}) dropped: no free EWS phone slot")
-                continue
+                raise ValueError(
+                    f"the contact has more {phone.label!r} phone numbers than EWS has slots for "
+                    f"({phone.number!r} would be lost)"
+                )
             warnings.append(f"phone number {phone.number!r} ({phone.label}) stored as {slot}")
         taken[slot] = PhoneNumber(label=slot, phone_number=phone.number)
     return list(taken.values())
@@ -149,8 +158,7 @@ def _physical_addresses(addresses: tuple[PostalAddress, ...], warnings: list[str
         if slot is None or slot in taken:
             slot = next((s for s in ("Other", "Home", "Business") if s not in taken), None)
             if slot is None:
-                warnings.append(f"postal address ({address.label}) dropped: EWS holds three addresses")
-                continue
+                raise ValueError(f"the contact has {len(addresses)} postal addresses; EWS holds three (business, home, other)")
             warnings.append(f"postal address ({address.label}) stored as {slot}")
         taken[slot] = PhysicalAddress(
             label=slot,
@@ -168,7 +176,7 @@ def to_ews(contact: Contact, *, photo_supported: bool = True) -> tuple[Any, list
     warnings: list[str] = []
     if contact.is_distribution_list:
         return (
-            DistributionList(
+            DistListItem(
                 display_name=contact.display_name or "(no name)",
                 members=[Member(mailbox=Mailbox(email_address=m)) for m in contact.members] or None,
                 body=body_to_ews(contact.notes),
@@ -176,12 +184,18 @@ def to_ews(contact: Contact, *, photo_supported: bool = True) -> tuple[Any, list
             ),
             warnings,
         )
+    if len(contact.emails) > MAX_EMAILS:
+        raise ValueError(
+            f"the contact has {len(contact.emails)} e-mail addresses; EWS holds {MAX_EMAILS} "
+            f"({', '.join(repr(e) for e in contact.emails[MAX_EMAILS:])} would be lost)"
+        )
+    if len(contact.websites) > MAX_WEBSITES:
+        raise ValueError(
+            f"the contact has {len(contact.websites)} web pages; EWS holds {MAX_WEBSITES} "
+            f"({', '.join(repr(w) for w in contact.websites[MAX_WEBSITES:])} would be lost)"
+        )
     emails = [EmailAddress(label=slot, email=addr) for slot, addr in zip(_EMAIL_SLOTS, contact.emails)]
-    for extra in contact.emails[len(_EMAIL_SLOTS) :]:
-        warnings.append(f"e-mail address {extra!r} dropped: EWS holds three per contact")
     websites = list(contact.websites)
-    for extra in websites[1:]:
-        warnings.append(f"web page {extra!r} dropped: EWS holds one per contact")
     attachments = [attachment_to_ews(a) for a in contact.attachments]
     if contact.photo:
         if photo_supported:
@@ -199,7 +213,7 @@ def to_ews(contact: Contact, *, photo_supported: bool = True) -> tuple[Any, list
     display = contact.display_name or " ".join(
         p for p in (contact.given_name, contact.middle_name, contact.surname) if p
     ) or (contact.emails[0] if contact.emails else "(no name)")
-    item = EWSContact(
+    item = ContactItem(
         display_name=display,
         given_name=contact.given_name,
         middle_name=contact.middle_name,
