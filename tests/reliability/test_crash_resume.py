@@ -164,7 +164,7 @@ def test_killed_five_times_resumes_to_an_exact_copy(tmp_path, register_source, f
 
 def run_and_kill(route: Any, pairs: list[Any], tmp_path: Path, figures: dict[str, Any]) -> None:
     rng = random.Random(20260302)
-    plan = [("events", rng.randint(10, 90)) if i % 2 == 0 else ("delay", round(rng.uniform(0.3, 2.0), 2)) for i in range(5)]
+    plan = [("events", rng.randint(10, 90)) if i % 2 == 0 else ("delay", round(rng.uniform(0.2, 0.8), 2)) for i in range(5)]
     state = str(tmp_path / "migration.db")
 
     kills = []
