@@ -356,9 +356,10 @@ class Migrator:
     # -- verification ------------------------------------------------------------------------------
     def _verify_pair(self, run_id: str, pair: AccountPair) -> str:
         self.state.start_account(run_id, pair.key, pair.source, pair.destination)
+        what, ex = str(pair), self.executor
         try:
-            src = self.source.open_mailbox(pair.source, pair.source_auth)
-            dst = self.destination.open_mailbox(pair.destination, pair.destination_auth)
+            src = ex.read(ex.source, what, self.source.open_mailbox, pair.source, pair.source_auth)
+            dst = ex.read(ex.destination, what, self.destination.open_mailbox, pair.destination, pair.destination_auth)
         except GroupmigrateError as exc:
             self.state.finish_account(run_id, pair.key, "failed", str(exc))
             return "failed"

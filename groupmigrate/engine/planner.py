@@ -260,10 +260,11 @@ def prepare_account(
 ) -> None:
     """Open both mailboxes, map every folder and list what each holds (``work.jobs``)."""
     pair = work.pair
-    work.source = source.open_mailbox(pair.source, pair.source_auth)
-    work.destination = destination.open_mailbox(pair.destination, pair.destination_auth)
-    work.source.check()
-    work.destination.check()
+    what = str(pair)
+    work.source = executor.read(executor.source, what, source.open_mailbox, pair.source, pair.source_auth)
+    work.destination = executor.read(executor.destination, what, destination.open_mailbox, pair.destination, pair.destination_auth)
+    executor.read(executor.source, what, work.source.check)
+    executor.read(executor.destination, what, work.destination.check)
     work.context = MapContext(owner=pair.destination)
     resolver = getattr(work.source, "resolve_addresses", None)
     work.sanitizer = Sanitizer(resolver=resolver, mapping=address_map)

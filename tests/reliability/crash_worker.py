@@ -5,6 +5,7 @@ one migration with the given state file and prints one line per event the test w
 
     STARTED <run id>
     MIGRATED <items so far>
+    ACCOUNT <source address> <status> <error, if any>
     DONE <status> <totals as JSON>
 
 The test kills it with SIGKILL at chosen points and starts it again with the same state file.
@@ -36,6 +37,8 @@ def main() -> int:
     parser.add_argument("--state", required=True)
     parser.add_argument("--pair", action="append", required=True, help="source=destination")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--mode", default="full", choices=("full", "trial", "delta"))
+    parser.add_argument("--destination-profile", default="workmail")
     args = parser.parse_args()
 
     source = EWSSource(
@@ -43,7 +46,7 @@ def main() -> int:
         auth=OAuth2ClientCredentials(TENANT, CLIENT_ID, CLIENT_SECRET, token_url=args.token_url),
     )  # fmt: skip
     destination = EWSDestination(
-        url=args.destination_url, profile="workmail", impersonation=True, auth=BasicAuth(ADMIN, ADMIN_PASSWORD)
+        url=args.destination_url, profile=args.destination_profile, impersonation=True, auth=BasicAuth(ADMIN, ADMIN_PASSWORD)
     )
     pairs = [AccountPair(*p.split("=", 1)) for p in args.pair]
     migrated = 0
@@ -56,7 +59,9 @@ def main() -> int:
             migrated += 1
             print(f"MIGRATED {migrated}", flush=True)
 
-    report = Migrator(source, destination, state=args.state, workers=args.workers, on_event=on_event).run(pairs)
+    report = Migrator(source, destination, state=args.state, workers=args.workers, on_event=on_event).run(pairs, mode=args.mode)
+    for account in report.accounts:
+        print(f"ACCOUNT {account.pair.source} {account.status} {account.error or ''}".rstrip(), flush=True)
     print(f"DONE {report.status} {json.dumps(report.totals())}", flush=True)
     return 0
 

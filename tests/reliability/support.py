@@ -1,5 +1,6 @@
 """Shared pieces of the reliability tests: routes between two EWS test servers, deterministic
-mail, what a server holds per folder, fault counting, and loopback proxies (TLS, lost answers).
+mail, what a server holds per folder (by key or by full content), fault counting, loopback
+proxies (TLS, lost answers, injected faults of every kind) and migrations in their own process.
 
 Everything here talks to real servers over loopback HTTP; nothing of groupmigrate is replaced.
 """
@@ -18,7 +19,7 @@ import socket
 import ssl
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -223,12 +224,16 @@ def item_key(item: Any) -> tuple[str, ...]:
     return (item.tag, title, attachments)
 
 
-def inventory(server: EWSTestServer, address: str) -> dict[tuple[str, ...], collections.Counter[tuple[str, ...]]]:
-    """Per folder (well-known folders by role, others by path), a multiset of item keys.
+def inventory(
+    server: EWSTestServer, address: str, key: Callable[[Any], tuple[str, ...]] | None = None
+) -> dict[tuple[str, ...], collections.Counter[tuple[str, ...]]]:
+    """Per folder (well-known folders by role, others by path), a multiset of item keys
+    (:func:`item_key`, or ``key``, e.g. :func:`content_key` for full content).
 
     Read straight from the server's store, independently of the client under test.
     Empty folders are left out.
     """
+    key = key or item_key
     out: dict[tuple[str, ...], collections.Counter[tuple[str, ...]]] = {}
     for path in server.folder_paths(address):
         try:
@@ -237,7 +242,7 @@ def inventory(server: EWSTestServer, address: str) -> dict[tuple[str, ...], coll
             continue
         if not items:
             continue
-        out[_logical(server, address, path)] = collections.Counter(item_key(i) for i in items)
+        out[_logical(server, address, path)] = collections.Counter(key(i) for i in items)
     return out
 
 
@@ -269,7 +274,7 @@ def differences(source: dict[Any, collections.Counter[Any]], destination: dict[A
 
 # --- fault counting ----------------------------------------------------------------------------------
 
-_FAULT_KNOBS = ("reset_rate", "http503_rate", "http500_rate", "throttle_rate", "partial_batch_rate")
+_FAULT_KNOBS = ("reset_rate", "http503_rate", "http500_rate", "throttle_rate", "partial_batch_rate", "lost_answer_rate")
 _FAULTS: dict[int, collections.Counter[str]] = {}
 _FAULTS_LOCK = threading.Lock()
 
@@ -286,7 +291,7 @@ class _CountingKnobs(Knobs):  # type: ignore[misc]
     def roll(self, rate: float) -> bool:
         hit = super().roll(rate)
         if hit:
-            kind = next((k for k in _FAULT_KNOBS if getattr(self, k) == rate), "other")
+            kind = next((k for k in _FAULT_KNOBS if getattr(self, k, None) == rate), "other")
             with _FAULTS_LOCK:
                 _FAULTS.setdefault(id(self), collections.Counter())[kind] += 1
         return hit
@@ -593,3 +598,464 @@ def seed_workload(
     for n in range(notes):
         server.seed_item(address, Note(subject=f"Note {n:04d}", body=f"remember {n}", color="Yellow"))
     return {"mail": mails, "contacts": contacts, "calendar": events, "tasks": tasks, "notes": notes}
+
+
+# --- full content of stored items ---------------------------------------------------------------------
+
+#: Properties a server sets itself (ids, times of storage, sizes, its own bookkeeping): they
+#: differ between a source item and its copy without the user seeing a difference.
+_SERVER_SET = frozenset({
+    "ItemId", "ParentFolderId", "ChangeKey", "DateTimeCreated", "DateTimeReceived", "DateTimeSent",
+    "LastModifiedTime", "LastModifiedName", "Size", "ExtendedProperty", "InstanceKey", "ConversationId",
+    "ConversationIndex", "ConversationTopic", "EffectiveRights", "HasAttachments", "IsDraft", "IsSubmitted",
+    "IsUnmodified", "IsFromMe", "IsResend", "IsAssociated", "MimeContent", "Attachments", "ItemClass",
+    "WebClientReadFormQueryString", "WebClientEditFormQueryString", "ReminderNextTime", "Culture",
+    "DisplayCc", "DisplayTo", "DisplayBcc", "LastModifiedTime", "UID", "RecurrenceId", "DateTimeStamp",
+    "AppointmentSequenceNumber", "AppointmentState", "MyResponseType", "Organizer", "IsOrganizer",
+    "CalendarItemType", "MeetingRequestWasSent", "AdjacentMeetingCount", "ConflictingMeetingCount",
+    "HasPicture", "FileAs", "FileAsMapping", "CompleteName", "PhysicalAddresses", "Preview", "TextBody",
+    "UniqueBody", "NormalizedBody", "Flag", "ReceivedBy", "ReceivedRepresenting",
+    # defaults a server fills in, and states a server sets itself on items that are not mail
+    "PostalAddressIndex", "ReminderIsSet", "ReminderMinutesBeforeStart", "CompleteDate", "IsRead",
+})  # fmt: skip
+
+
+def _fields(element: Any, out: list[str], prefix: str = "") -> None:
+    from groupmigrate.testing.ews.xmlns import local
+
+    for child in element:
+        name = local(child.tag)
+        if name in _SERVER_SET:
+            continue
+        path = f"{prefix}/{name}"
+        keyed = child.get("Key")
+        if keyed:
+            path += f"[{keyed}]"
+        text = (child.text or "").strip()
+        if text:
+            out.append(f"{path}={text}")
+        _fields(child, out, path)
+
+
+def content_key(item: Any) -> tuple[str, ...]:
+    """Everything a user sees of a stored item, so that distinct items never share a key.
+
+    Mail: the whole header block and body (a digest of the MIME as stored), plus the read
+    state; two mails differing only in Cc have different keys. Other items: the type and every
+    user-visible property with its value (phones, company, e-mail addresses, body, ...), plus
+    each attachment's name and a digest of its content; properties the server sets itself
+    (ids, times of storage, sizes) are left out.
+    """
+    if item.tag == "Message" and item.mime is not None:
+        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(item.mime)
+        subject = str(headers.get("Subject") or "")
+        digest = hashlib.sha256(item.mime).hexdigest()[:20]
+        return ("mail", subject, digest, "read" if item.is_read else "unread")
+    fields: list[str] = []
+    _fields(item.element, fields)
+    title = item.text("Subject") or item.text("DisplayName") or ""
+    attachments = ",".join(
+        sorted(f"{a.name}:{hashlib.sha256(a.content or a.item_xml or b'').hexdigest()[:12]}" for a in item.attachments)
+    )
+    return (item.tag, title, hashlib.sha256("\n".join(sorted(fields)).encode()).hexdigest()[:20], attachments)
+
+
+def content_inventory(server: EWSTestServer, address: str) -> dict[tuple[str, ...], collections.Counter[tuple[str, ...]]]:
+    """Like :func:`inventory`, keyed by :func:`content_key` (full content)."""
+    return inventory(server, address, key=content_key)
+
+
+def stored_items(server: EWSTestServer, address: str) -> list[tuple[tuple[str, ...], Any]]:
+    """(logical folder path, stored item) of every item of a mailbox, straight from the store."""
+    out = []
+    for path in server.folder_paths(address):
+        try:
+            items = server.folder_items(address, path)
+        except KeyError:
+            continue
+        out.extend((_logical(server, address, path), i) for i in items)
+    return out
+
+
+def creates(server: EWSTestServer, mailbox: str | None = None) -> int:
+    """How many CreateItem requests ``server`` has answered or refused (for ``mailbox``)."""
+    return sum(1 for op in server.write_operations(mailbox) if op.operation == "CreateItem")
+
+
+# --- a loopback HTTP proxy that injects faults --------------------------------------------------------
+
+#: Fault kinds of :class:`FaultProxy`.
+FAULT_KINDS = ("504_after", "html500_after", "drop_answer", "reset_before", "hold", "hold_after")
+#: Kinds after which the server has applied the request and the client does not know it.
+APPLIED_KINDS = ("504_after", "html500_after", "drop_answer", "hold_after")
+
+
+
+def _html_answer(status: str, body: bytes) -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode("ascii") + body
+
+
+_GATEWAY_TIMEOUT = _html_answer("504 Gateway Timeout", b"<html><body><h1>504 Gateway Time-out</h1></body></html>")
+_HTML_500 = _html_answer("500 Internal Server Error", b"<html><body>Internal Server Error</body></html>")
+
+
+def _operation(request: bytes) -> str:
+    """The EWS operation a request carries (the first element of the SOAP body)."""
+    import re
+
+    body = request[request.find(b"<soap:Body") if b"<soap:Body" in request else 0 :]
+    found = re.search(rb"<(?:\w+:)?Body[^>]*>\s*<(?:\w+:)?(\w+)", body)
+    return found.group(1).decode("ascii", "replace") if found else "?"
+
+
+@attrs.define(eq=False)
+class FaultRule:
+    """When to inject one kind of fault.
+
+    ``match`` picks requests (bytes the request must contain, or a predicate on the request
+    bytes). Among the matching requests, ``nth`` (1-based numbers) or ``rate`` (a fraction,
+    drawn from the proxy's seeded generator) chooses the ones that get the fault; ``limit``
+    bounds how many it injects. With ``after`` the rule counts only requests seen after that
+    rule injected its first fault (e.g. the lookup that follows a lost create).
+    """
+
+    kind: str
+    match: bytes | Callable[[bytes], bool]
+    nth: frozenset[int] = frozenset()
+    rate: float = 0.0
+    limit: int | None = None
+    after: FaultRule | None = None
+    seen: int = 0
+    hits: int = 0
+
+    def matches(self, request: bytes) -> bool:
+        return self.match in request if isinstance(self.match, bytes) else bool(self.match(request))
+
+
+class FaultProxy(_Proxy):
+    """A loopback HTTP/1.1 proxy in front of a test server that injects faults per request.
+
+    Kinds (see :data:`FAULT_KINDS`):
+
+    - ``504_after``: forward, let the server apply the request, answer ``504 Gateway Timeout``;
+    - ``html500_after``: the same, answering 500 with an HTML page;
+    - ``drop_answer``: forward, then reset the client's connection without an answer;
+    - ``reset_before``: reset the client's connection; the server never sees the request;
+    - ``hold``: forward nothing and keep the connection open until :meth:`release` (then reset);
+    - ``hold_after``: forward (the server applies it) and hold the answer until :meth:`release`
+      (then deliver it, if the client is still there).
+
+    :attr:`holding` is set while a request is held, so a test can kill the client then.
+    :attr:`stats` counts what the proxy did per kind (and ``forwarded`` requests).
+    Everything runs in daemon threads on loopback; a hold lasts at most ``hold_timeout``.
+    """
+
+    def __init__(self, upstream_port: int, *, seed: int = 0, hold_timeout: float = 60.0) -> None:
+        self._upstream = upstream_port
+        self._rules: list[FaultRule] = []
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._hold_timeout = hold_timeout
+        self.holding = threading.Event()
+        self.stats: collections.Counter[str] = collections.Counter()
+        #: (kind, EWS operation) of each fault injected, in order
+        self.injected: list[tuple[str, str]] = []
+        super().__init__()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The EWS endpoint through the proxy."""
+        return f"{self.base_url}/EWS/Exchange.asmx"
+
+    def add(
+        self,
+        kind: str,
+        match: bytes | Callable[[bytes], bool] = b"CreateItem",
+        *,
+        nth: Iterable[int] = (),
+        rate: float = 0.0,
+        limit: int | None = None,
+        after: FaultRule | None = None,
+        first: bool = False,
+    ) -> FaultRule:
+        """Add a rule (see :class:`FaultRule`); rules are tried in the order added, except
+        that a rule added with ``first`` goes before all others."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; choose from {FAULT_KINDS}")
+        rule = FaultRule(kind, match, frozenset(nth), rate, limit, after)
+        with self._lock:
+            self._rules.insert(0 if first else len(self._rules), rule)
+        return rule
+
+    def remove(self, rule: FaultRule) -> None:
+        with self._lock:
+            if rule in self._rules:
+                self._rules.remove(rule)
+
+    def clear(self) -> None:
+        """Remove every rule (requests pass through untouched from now on)."""
+        with self._lock:
+            self._rules.clear()
+
+    def release(self) -> None:
+        """End every hold (current and future ones pass at once until :meth:`rearm`)."""
+        self._released.set()
+
+    def rearm(self) -> None:
+        """Make holds hold again after :meth:`release`."""
+        self._released.clear()
+        self.holding.clear()
+
+    def _choose(self, request: bytes) -> str | None:
+        with self._lock:
+            for rule in self._rules:
+                if rule.after is not None and rule.after.hits == 0:
+                    continue
+                if not rule.matches(request):
+                    continue
+                rule.seen += 1
+                if rule.limit is not None and rule.hits >= rule.limit:
+                    continue
+                hit = rule.seen in rule.nth or (rule.rate > 0 and self._rng.random() < rule.rate)
+                if hit:
+                    rule.hits += 1
+                    self.stats[rule.kind] += 1
+                    self.injected.append((rule.kind, _operation(request)))
+                    return rule.kind
+        return None
+
+    def _hold(self) -> None:
+        self.holding.set()
+        self._released.wait(self._hold_timeout)
+
+    def handle(self, conn: socket.socket) -> None:
+        upstream: socket.socket | None = None
+        inbound, outbound = bytearray(), bytearray()
+        try:
+            while not self._stop.is_set():
+                request = _read_http_message(conn, inbound)
+                if request is None:
+                    return
+                kind = self._choose(request)
+                if kind == "reset_before":
+                    _reset(conn)
+                    return
+                if kind == "hold":
+                    self._hold()
+                    _reset(conn)
+                    return
+                if upstream is None:
+                    upstream = socket.create_connection(("127.0.0.1", self._upstream), timeout=120)
+                upstream.sendall(request)
+                answer = _read_http_message(upstream, outbound)
+                with self._lock:
+                    self.stats["forwarded"] += 1
+                if answer is None:
+                    _reset(conn)
+                    return
+                if kind == "drop_answer":
+                    _reset(conn)
+                    return
+                if kind == "504_after":
+                    conn.sendall(_GATEWAY_TIMEOUT)
+                    continue
+                if kind == "html500_after":
+                    conn.sendall(_HTML_500)
+                    continue
+                if kind == "hold_after":
+                    self._hold()
+                conn.sendall(answer)
+                if b"\r\nconnection: close" in answer[: answer.index(b"\r\n\r\n")].lower():
+                    return
+        finally:
+            if upstream is not None:
+                upstream.close()
+
+    def close(self) -> None:
+        self._released.set()
+        super().close()
+
+
+def destination_through(proxy: FaultProxy, *, profile: str = "workmail", **kwargs: Any) -> Any:
+    """An EWS destination endpoint (the admin with impersonation) that talks through ``proxy``."""
+    return EWSDestination(url=proxy.url, profile=profile, impersonation=True, auth=BasicAuth(ADMIN, ADMIN_PASSWORD), **kwargs)
+
+
+# --- a migration in its own process ---------------------------------------------------------------------
+
+CRASH_WORKER = Path(__file__).with_name("crash_worker.py")
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ClientProcess:
+    """One run of ``crash_worker.py`` (a migration in its own process), its output on a queue.
+
+    Lines: ``STARTED <run id>``, ``MIGRATED <n>``, ``ACCOUNT <address> <status> <error>`` and
+    ``DONE <status> <totals as JSON>``.
+    """
+
+    def __init__(
+        self,
+        route: Route,
+        pairs: list[AccountPair],
+        state: str,
+        log: Path,
+        *,
+        destination_url: str | None = None,
+        workers: int = 2,
+        mode: str = "full",
+    ) -> None:
+        import queue
+        import subprocess
+        import sys
+
+        args = [
+            sys.executable, str(CRASH_WORKER),
+            "--source-url", route.source_server.url,
+            "--token-url", route.source_server.token_url(TENANT),
+            "--destination-url", destination_url or route.destination_server.url,
+            "--state", state, "--workers", str(workers), "--mode", mode,
+        ]  # fmt: skip
+        for pair in pairs:
+            args += ["--pair", f"{pair.source}={pair.destination}"]
+        self.log = log
+        self._stderr = log.open("wb")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._stderr, cwd=_ROOT, text=True)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        self.migrated = 0
+        self.done: str | None = None
+        self.eof = False
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            line = line.strip()
+            self.output.append(line)
+            if line.startswith("MIGRATED "):
+                self.migrated = int(line.split()[1])
+            elif line.startswith("DONE "):
+                self.done = line
+            self.lines.put(line)
+        self.lines.put(None)
+        self.eof = True
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 60) -> bool:
+        """Wait until ``condition()`` holds (True) or the process ends first (False)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            if self.eof:
+                return condition()
+            time.sleep(0.01)
+        raise AssertionError(
+            f"timed out waiting for the migration process; last output {self.output[-3:]}; stderr:\n{self.stderr()}"
+        )
+
+    def kill(self) -> bool:
+        """SIGKILL the process; True when it was still running."""
+        import os
+        import signal
+
+        alive = self.proc.poll() is None
+        if alive:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._stderr.close()
+        return alive and self.proc.returncode == -signal.SIGKILL
+
+    def finish(self, timeout: float = 180) -> tuple[str, dict[str, int]]:
+        """Wait for the end of the run; returns its status and totals."""
+        import json
+
+        try:
+            self.proc.wait(timeout=timeout)
+        except Exception:
+            self.kill()
+            raise AssertionError(f"the migration process did not finish in time; stderr:\n{self.stderr()}") from None
+        self._stderr.close()
+        self.wait_for(lambda: self.eof, timeout=10)
+        assert self.proc.returncode == 0 and self.done, f"exit {self.proc.returncode}; stderr:\n{self.stderr()}"
+        _, status, totals = self.done.split(" ", 2)
+        return status, json.loads(totals)
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+# --- look-alike mail: distinct items a content fingerprint could mistake for one -----------------------
+
+
+def add_header(mime: bytes, header: str) -> bytes:
+    """``mime`` with one more header line (e.g. ``Cc: ...``) after its To header."""
+    head, sep, body = mime.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith(b"To:")) + 1
+    lines.insert(at, header.encode("utf-8"))
+    return b"\r\n".join(lines) + sep + body
+
+
+def seed_lookalikes(server: EWSTestServer, address: str, *, mails: int, contacts: int = 0, seed: int = 0) -> collections.Counter[str]:
+    """Seed mail over the workload's folders in which about 5 % share a Message-ID with an
+    earlier, different mail, 5 % have no Message-ID (some sharing Date, From and Subject with
+    another), 2 % are Cc-only variants and 2 % byte-identical copies of an earlier mail in the
+    same folder; and contacts of which every fourth shares name and e-mail address with the
+    one before but not phone and company. Returns how many of each kind were seeded."""
+    from groupmigrate.items import Contact, Phone
+
+    rng = random.Random(seed)
+    user = address.split("@", 1)[0]
+    weights = [w for _, w in WORKLOAD_FOLDERS]
+    for folder, _ in WORKLOAD_FOLDERS[1:]:
+        server.seed_folder(address, folder, "mail")
+    kinds: collections.Counter[str] = collections.Counter()
+    seeded: list[tuple[tuple[str, ...], bytes, str | None, int]] = []  # folder, MIME, Message-ID, hours
+    alert_when = NOW - dt.timedelta(days=3)
+    for n in range(mails):
+        folder = rng.choices(WORKLOAD_FOLDERS, weights)[0][0]
+        hours = n
+        roll = rng.random()
+        with_id = [s for s in seeded if s[2]]
+        if roll < 0.05 and with_id:
+            kind, mid = "same_message_id", rng.choice(with_id)[2]
+            mime = mail(n, user=user, message_id=mid, rng=rng)
+        elif roll < 0.10:
+            kind, mid = "no_message_id", None
+            if n % 2:  # an alert: same Date, From and Subject as the other alerts, its own body
+                mime = mail(n, user=user, message_id=None, when=alert_when, sender="Monitoring <alerts@monitor.example>",
+                            subject="ALERT: job failed", body=f"Job {n} failed with exit code {n % 7 + 1}.")  # fmt: skip
+            else:
+                mime = mail(n, user=user, message_id=None, rng=rng)
+        elif roll < 0.12 and seeded:
+            kind = "cc_variant"
+            folder, original, mid, hours = rng.choice(seeded)
+            mime = add_header(original, f"Cc: Team {n} <team{n}@{SOURCE_DOMAIN}>")
+        elif roll < 0.14 and seeded:
+            kind = "identical_copy"
+            folder, mime, mid, hours = rng.choice(seeded)
+        else:
+            kind, mid = "plain", f"<{n}.{user}@fabrikam.example>"
+            mime = mail(n, user=user, rng=rng)
+        server.seed_message(address, folder, mime, is_read=n % 3 == 0, received=NOW - dt.timedelta(hours=hours))
+        seeded.append((folder, mime, mid, hours))
+        kinds[kind] += 1
+    for n in range(contacts):
+        base = n - 1 if n % 4 == 3 else n
+        server.seed_item(
+            address,
+            Contact(display_name=f"Contact {base:04d}", given_name=f"Given{base}", surname=f"Surname{base}",
+                    emails=(f"contact{base}@northwind.example",), phones=(Phone("business", f"+49 30 {1000000 + n}"),),
+                    company=f"Company {n}"),
+        )  # fmt: skip
+        kinds["contact_lookalike" if base != n else "contact"] += 1
+    return kinds
