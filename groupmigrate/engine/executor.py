@@ -237,14 +237,7 @@ class Executor:
             except AccessError:
                 raise
             except TransientError as exc:  # not sent: nothing applied
-                attempt += 1
-                if attempt >= MAX_ATTEMPTS:
-                    for i in todo:
-                        results[i] = Written("failed", error=f"not accepted after {attempt} attempts: {exc}", code="Transient")
-                    break
-                self._count("retries")
-                self._sleep(_backoff(attempt))
-                continue
+                answers = [CreateResult(ok=False, transient=True, error=str(exc))] * len(todo)
             except Cancelled:
                 raise
             except GroupmigrateError as exc:  # the request was refused as a whole
