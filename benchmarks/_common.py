@@ -800,8 +800,8 @@ def warm_up() -> None:
     import exchangelib.services  # noqa: F401
 
     import groupmigrate.backends.ews  # noqa: F401
-    import groupmigrate.mappers  # noqa: F401
-    import groupmigrate.migrator  # noqa: F401
+    import groupmigrate.core.mappers  # noqa: F401
+    import groupmigrate.core.migrator  # noqa: F401
     from groupmigrate.backends.ews import fixes
 
     fixes.apply()
@@ -815,7 +815,7 @@ def run_migrator(servers: Servers | Endpoints, pairs: list[tuple[str, str]], sta
     import attrs
 
     from groupmigrate.accounts import AccountPair
-    from groupmigrate.migrator import Migrator
+    from groupmigrate.core.migrator import Migrator
 
     source = servers.ews_source(max_connections=max(4, workers))
     destination = servers.ews_destination(max_connections=max(4, workers))

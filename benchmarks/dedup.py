@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 from pathlib import Path
 
-from groupmigrate.dedup import DuplicateIndex, fingerprint, strong_fingerprint
+from groupmigrate.core.dedup import DuplicateIndex, fingerprint, strong_fingerprint
 from groupmigrate.items import Message
 
 RESULTS = Path(__file__).parent / "results" / "dedup.json"

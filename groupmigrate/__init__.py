@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from groupmigrate.accounts import AccountPair, read_accounts_csv
 from groupmigrate.auth import BasicAuth, OAuth2ClientCredentials, Secret, TokenProvider
 from groupmigrate.capabilities import Capabilities
-from groupmigrate.dedup import DuplicatePolicy
+from groupmigrate.core.dedup import DuplicatePolicy
 from groupmigrate.errors import (
     AccessDenied,
     AccessError,
@@ -57,9 +57,9 @@ from groupmigrate.items import (
     PostalAddress,
     Task,
 )
-from groupmigrate.migrator import AccountAnalysis, Analysis, CheckResult, Migrator
-from groupmigrate.report import AccountReport, LogEntry, Report
-from groupmigrate.state import SqliteStateStore, StateStore
+from groupmigrate.core.migrator import AccountAnalysis, Analysis, CheckResult, Migrator
+from groupmigrate.core.report import AccountReport, LogEntry, Report
+from groupmigrate.core.state import SqliteStateStore, StateStore
 
 if TYPE_CHECKING:
     from groupmigrate.backends.ews import EWSDestination, EWSSource

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal, Union
 
 import attrs
 
-from groupmigrate._mime import decode_header
+from groupmigrate.mime import decode_header
 
 __all__ = [
     "ALL_ITEM_TYPES",
@@ -206,7 +206,7 @@ class Message:
     @property
     def attachment_bytes(self) -> int:
         """Total size of the attachments in the MIME, as decoded bytes (0 when none)."""
-        from groupmigrate._mime import attachment_sizes
+        from groupmigrate.mime import attachment_sizes
 
         return sum(attachment_sizes(self.mime))
 

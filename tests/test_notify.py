@@ -1,6 +1,6 @@
 """Notifications against real servers on loopback: an aiosmtpd SMTP server and an HTTP receiver.
 
-The report passed to ``finished`` is a stand-in with the shape of ``groupmigrate.report.Report``.
+The report passed to ``finished`` is a stand-in with the shape of ``groupmigrate.core.report.Report``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from groupmigrate.accounts import AccountPair
 from groupmigrate.auth import Secret
-from groupmigrate.notify import (
+from groupmigrate.frontdoors.notify import (
     SIGNATURE_HEADER,
     NotificationError,
     Notifier,
@@ -54,7 +54,7 @@ REPORT_PATH = "/srv/migrations/run-42/report.html"
 
 
 # --------------------------------------------------------------------------------------------
-# A report stand-in with the shape of groupmigrate.report.Report
+# A report stand-in with the shape of groupmigrate.core.report.Report
 
 
 def make_report() -> Any:
@@ -453,13 +453,13 @@ def test_a_failing_notifier_does_not_stop_the_others(
     port, mailbox = smtp_server()
     failing = WebhookNotifier(receiver.url, secret=HOOK_SECRET, timeout=5)
     mail = SmtpNotifier("127.0.0.1", port, SENDER, RECIPIENTS, security="none", timeout=5)
-    caplog.set_level(logging.WARNING, logger="groupmigrate.notify")
+    caplog.set_level(logging.WARNING, logger="groupmigrate.frontdoors.notify")
 
     failures = notify_all([failing, mail], "finished", make_report(), report_location=REPORT_PATH)
 
     assert [n for n, _ in failures] == [failing]
     assert len(mailbox.envelopes) == 1
-    [record] = [r for r in caplog.records if r.name == "groupmigrate.notify"]
+    [record] = [r for r in caplog.records if r.name == "groupmigrate.frontdoors.notify"]
     assert record.levelno == logging.WARNING and "HTTP 503" in record.getMessage()
     assert HOOK_SECRET not in record.getMessage() and "T0KEN" not in record.getMessage()
 
@@ -496,7 +496,7 @@ def test_reprs_hide_secrets() -> None:
 
 
 def test_the_real_report_fits(receiver: Any, smtp_server: Any) -> None:
-    from groupmigrate.report import AccountReport, LogEntry, Report
+    from groupmigrate.core.report import AccountReport, LogEntry, Report
 
     account = AccountReport(PAIRS[0], "completed_with_errors", {"mail": {"migrated": 4, "failed": 1}},
                             [LogEntry("failed", "mail", "Inbox", "Big one", "too large")])  # fmt: skip

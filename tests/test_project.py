@@ -35,7 +35,7 @@ def test_public_api_is_pinned():
 def test_core_imports_without_exchangelib():
     code = (
         "import sys; sys.modules['exchangelib'] = None; sys.modules['lxml'] = None\n"
-        "import groupmigrate, groupmigrate.migrator, groupmigrate.report, groupmigrate.state\n"
+        "import groupmigrate, groupmigrate.core.migrator, groupmigrate.core.report, groupmigrate.core.state\n"
         "assert 'exchangelib' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
         "print('ok')"
     )

@@ -412,7 +412,7 @@ def check_round_trip(h: Harness, kind: ItemType) -> None:
     for original in originals:
         problems = differences(original, by_key[_key(original)], caps)
         assert not problems, f"destination copy of {kind} {_key(original)}: {problems}"
-    from groupmigrate.dedup import fingerprint
+    from groupmigrate.core.dedup import fingerprint
 
     assert sorted(fingerprint(i) for i in dst.existing(target, kind)) == sorted(fingerprint(i) for i in fetched)
 

@@ -9,7 +9,7 @@ import attrs
 import pytest
 
 import groupmigrate as gm
-from groupmigrate.demo import seed_mailbox
+from groupmigrate.frontdoors.demo import seed_mailbox
 from groupmigrate.testing import EWSTestServer
 
 SOURCE_PROFILE, DESTINATION_PROFILE = "exchange-online", "workmail"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from groupmigrate.demo import seed_mailbox
+from groupmigrate.frontdoors.demo import seed_mailbox
 from groupmigrate.testing import EWSTestServer
 
 SECRETS = ("Cl1ent-S3cret-9d4e", "Adm1n-Pa55-77c1", "Us3r-Pa55-a0b2")
@@ -19,7 +19,7 @@ SECRETS = ("Cl1ent-S3cret-9d4e", "Adm1n-Pa55-77c1", "Us3r-Pa55-a0b2")
 
 def cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "groupmigrate.cli", *args], capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "groupmigrate.frontdoors.cli", *args], capture_output=True, text=True, timeout=timeout,
         env={**os.environ, **(env or {})}, cwd=cwd,
     )  # fmt: skip
 
@@ -192,7 +192,7 @@ def test_demo_runs_and_checks_itself(tmp_path):
 
 
 def test_runs_lists_every_run_with_its_kind_and_status(tmp_path):
-    from groupmigrate.state import SqliteStateStore
+    from groupmigrate.core.state import SqliteStateStore
 
     path = tmp_path / "migration.db"
     store = SqliteStateStore(path)
@@ -235,7 +235,7 @@ def test_a_state_file_in_use_exits_4_and_names_the_holder(servers, tmp_path):
     src, dst = servers
     config = str(write_config(tmp_path, src, dst, "source,destination\ncarol@contoso.com,carol@example.org\n"))
     hold = (
-        "import sys\nfrom groupmigrate.state import SqliteStateStore\n"
+        "import sys\nfrom groupmigrate.core.state import SqliteStateStore\n"
         f"with SqliteStateStore({str(tmp_path / 'migration.db')!r}).writer():\n"
         "    print('locked', flush=True)\n    sys.stdin.readline()\n"
     )

@@ -15,12 +15,12 @@ from email.utils import format_datetime
 import pytest
 
 import groupmigrate as gm
-from groupmigrate.dedup import fingerprint
+from groupmigrate.core.dedup import fingerprint
 from groupmigrate.items import Attendee, Contact, Event, Message, Note, Task
 from groupmigrate.testing import EWSTestServer
 
 UTC = dt.timezone.utc
-from groupmigrate.demo import PHOTO as PNG
+from groupmigrate.frontdoors.demo import PHOTO as PNG
 
 FOLDERS = [("Inbox",), ("Inbox", "Kunden", "Österreich"), ("Проекты",), ("Archive 2025", "Q4 / Year end"), ("Sent Items",)]
 

@@ -8,7 +8,7 @@ import pytest
 
 import groupmigrate as gm
 from groupmigrate import events as ev
-from groupmigrate.demo import expected_counts
+from groupmigrate.frontdoors.demo import expected_counts
 from groupmigrate.items import Contact, Event, Message, Note, Task
 
 from .conftest import build_route

@@ -26,7 +26,7 @@ from groupmigrate import events as ev  # noqa: E402
 from groupmigrate.accounts import AccountPair  # noqa: E402
 from groupmigrate.auth import BasicAuth, OAuth2ClientCredentials  # noqa: E402
 from groupmigrate.backends.ews import EWSDestination, EWSSource  # noqa: E402
-from groupmigrate.migrator import Migrator  # noqa: E402
+from groupmigrate.core.migrator import Migrator  # noqa: E402
 
 
 def main() -> int:

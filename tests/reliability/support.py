@@ -27,7 +27,7 @@ import attrs
 
 from groupmigrate.accounts import AccountPair
 from groupmigrate.auth import BasicAuth, OAuth2ClientCredentials
-from groupmigrate.migrator import Migrator
+from groupmigrate.core.migrator import Migrator
 from groupmigrate.backends.ews import EWSDestination, EWSSource
 from groupmigrate.testing import EWSTestServer
 from groupmigrate.testing.ews import Knobs

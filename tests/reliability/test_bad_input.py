@@ -27,8 +27,8 @@ from groupmigrate.errors import (
     MailboxNotFound,
 )
 from groupmigrate.items import Attachment, Contact, Event
-from groupmigrate.migrator import Migrator
-from groupmigrate.report import Report
+from groupmigrate.core.migrator import Migrator
+from groupmigrate.core.report import Report
 
 from .support import (
     ADMIN,
@@ -176,7 +176,7 @@ def test_item_over_the_destination_limit_is_skipped_and_logged_with_its_size(rou
 
 
 def _mentions_size(message: str, size: int) -> bool:
-    from groupmigrate.mappers import format_size
+    from groupmigrate.core.mappers import format_size
 
     return any(text in message for text in (str(size), f"{size:,}", format_size(size), f"{size / 1e6:.1f} MB", f"{size / 1024:.1f} KB"))
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from groupmigrate.report import Report
-from groupmigrate.state import SqliteStateStore
+from groupmigrate.core.report import Report
+from groupmigrate.core.state import SqliteStateStore
 from groupmigrate.testing import EWSTestServer
 
 from .support import TENANT, differences, inventory, open_route, seed_workload, total

@@ -23,8 +23,8 @@ import pytest
 
 from groupmigrate.errors import StateLocked
 from groupmigrate.items import Contact, Phone
-from groupmigrate.migrator import Migrator
-from groupmigrate.report import Report
+from groupmigrate.core.migrator import Migrator
+from groupmigrate.core.report import Report
 
 from .support import (
     NOW,
@@ -329,7 +329,7 @@ def test_mail_deleted_on_the_destination_is_reported_missing_and_copied_again(ro
 HOLD_LOCK = textwrap.dedent(
     """
     import sys
-    from groupmigrate.state import SqliteStateStore
+    from groupmigrate.core.state import SqliteStateStore
     store = SqliteStateStore(sys.argv[1])
     with store.writer():
         print("LOCKED", flush=True)

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from groupmigrate.migrator import Migrator
-from groupmigrate.report import Report
+from groupmigrate.core.migrator import Migrator
+from groupmigrate.core.report import Report
 
 from .support import (
     ClientProcess,

@@ -16,8 +16,8 @@ import pytest
 
 from groupmigrate.auth import BasicAuth
 from groupmigrate.backends.ews import EWSDestination
-from groupmigrate.migrator import Migrator
-from groupmigrate.report import Report
+from groupmigrate.core.migrator import Migrator
+from groupmigrate.core.report import Report
 
 from .support import (
     ADMIN,

@@ -22,14 +22,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from groupmigrate._mime import attachment_sizes
+from groupmigrate.mime import attachment_sizes
 from groupmigrate.accounts import read_accounts_csv
 from groupmigrate.capabilities import Capabilities
-from groupmigrate.dedup import fingerprint, strong_fingerprint
+from groupmigrate.core.dedup import fingerprint, strong_fingerprint
 from groupmigrate.errors import AccountsFileError
 from groupmigrate.items import Attendee, Contact, Event, Message
-from groupmigrate.mappers import MapContext, map_item
-from groupmigrate.sanitize import Sanitizer, check_email, check_url, is_x500
+from groupmigrate.core.mappers import MapContext, map_item
+from groupmigrate.core.sanitize import Sanitizer, check_email, check_url, is_x500
 
 
 def _examples(config: Any) -> int:

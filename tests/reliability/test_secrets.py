@@ -32,10 +32,10 @@ import pytest
 from groupmigrate.accounts import AccountPair, read_accounts_csv
 from groupmigrate.auth import BasicAuth, OAuth2ClientCredentials, Secret
 from groupmigrate.backends.ews import EWSDestination, EWSSource
-from groupmigrate.config import load_config
+from groupmigrate.frontdoors.config import load_config
 from groupmigrate.errors import GroupmigrateError
-from groupmigrate.report import Report
-from groupmigrate.state import SqliteStateStore
+from groupmigrate.core.report import Report
+from groupmigrate.core.state import SqliteStateStore
 from groupmigrate.testing import EWSTestServer
 
 from .support import (
@@ -173,7 +173,7 @@ def run_together(steps: dict[str, tuple[list[str], dict[str, str], int]], cwd: P
     procs = {}
     for i, (name, (args, env, expected)) in enumerate(steps.items()):
         out, err = (cwd / f"cli-{len(hay.places)}-{i}.out").open("w+"), (cwd / f"cli-{len(hay.places)}-{i}.err").open("w+")
-        proc = subprocess.Popen([sys.executable, "-m", "groupmigrate.cli", "-vv", *args], cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen([sys.executable, "-m", "groupmigrate.frontdoors.cli", "-vv", *args], cwd=cwd, env=env, stdout=out, stderr=err, text=True)
         procs[name] = (proc, expected, out, err)
     outputs = {}
     for name, (proc, expected, out, err) in procs.items():
@@ -270,7 +270,7 @@ def _error_text(error: BaseException) -> str:
 
 
 def test_api_flow_leaks_no_secret(servers, tmp_path, debug_log, figures):
-    from groupmigrate.migrator import Migrator
+    from groupmigrate.core.migrator import Migrator
 
     src, dst = servers
     hay = Haystack()

@@ -16,7 +16,7 @@ import pytest
 from groupmigrate.auth import BasicAuth, OAuth2ClientCredentials
 from groupmigrate.backends.ews import EWSDestination, EWSSource
 from groupmigrate.errors import ConnectionFailed, GroupmigrateError
-from groupmigrate.migrator import Migrator
+from groupmigrate.core.migrator import Migrator
 
 from .support import (
     ADMIN,

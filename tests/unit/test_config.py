@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from groupmigrate.auth import BasicAuth, OAuth2ClientCredentials, Secret
-from groupmigrate.config import Config, EndpointConfig, InsecureConfigWarning, load_config
+from groupmigrate.frontdoors.config import Config, EndpointConfig, InsecureConfigWarning, load_config
 from groupmigrate.errors import AccountsFileError, ConfigError
 from groupmigrate.items import ALL_ITEM_TYPES
-from groupmigrate.notify import SmtpNotifier, WebhookNotifier
+from groupmigrate.frontdoors.notify import SmtpNotifier, WebhookNotifier
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 SOURCE_SECRET = "src-Cl1ent-Secret!"
@@ -418,5 +418,5 @@ def test_endpoint_config_is_frozen() -> None:
 
 
 def test_config_module_does_not_import_exchangelib() -> None:
-    code = "import sys, groupmigrate.config; assert 'exchangelib' not in sys.modules, 'exchangelib imported'"
+    code = "import sys, groupmigrate.frontdoors.config; assert 'exchangelib' not in sys.modules, 'exchangelib imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

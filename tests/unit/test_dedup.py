@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from groupmigrate.dedup import (
+from groupmigrate.core.dedup import (
     DuplicateIndex,
     DuplicatePolicy,
     Match,

@@ -35,7 +35,7 @@ def mime(subject: str, *, message_id: str | None = "<same@contoso.com>", cc: str
 
 
 def counter(server: MemoryServer, address: str, path: tuple[str, ...]) -> collections.Counter[object]:
-    from groupmigrate.dedup import content_fingerprint
+    from groupmigrate.core.dedup import content_fingerprint
 
     return collections.Counter(
         item.mime if isinstance(item, Message) else content_fingerprint(item) for item in server.items(address, path)
@@ -232,8 +232,8 @@ def test_verify_numbers_add_up_and_extras_are_listed(servers, tmp_path):
 
 
 def test_delta_starts_from_the_last_migration_run_not_a_verify(servers, tmp_path):
-    from groupmigrate.engine.planner import delta_start
-    from groupmigrate.state import SqliteStateStore
+    from groupmigrate.core.planner import delta_start
+    from groupmigrate.core.state import SqliteStateStore
 
     src, _ = servers
     src.add_item(SRC, ("Inbox",), Message.from_mime(mime("one", message_id="<1@x>")))
@@ -328,7 +328,7 @@ def test_a_second_writer_on_the_same_state_file_is_refused(servers, tmp_path):
     state = tmp_path / "s.db"
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from groupmigrate.state import SqliteStateStore as S\n"
+         "import sys, time; from groupmigrate.core.state import SqliteStateStore as S\n"
          "with S(sys.argv[1]).writer():\n    print('held', flush=True); time.sleep(60)", str(state)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -11,7 +11,7 @@ from dateutil.rrule import rrulestr
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Attendee, Event
-from groupmigrate.mappers import Change, MapContext, map_item
+from groupmigrate.core.mappers import Change, MapContext, map_item
 
 OWNER = "alice@example.org"
 BERLIN = ZoneInfo("Europe/Berlin")

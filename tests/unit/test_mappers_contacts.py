@@ -6,7 +6,7 @@ import pytest
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Attachment, Contact
-from groupmigrate.mappers import Change, MapContext, map_item
+from groupmigrate.core.mappers import Change, MapContext, map_item
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 60
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 60

@@ -9,7 +9,7 @@ import pytest
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Attendee, Contact, Event, Item, Note
-from groupmigrate.mappers import Change, MapContext, format_size, map_item
+from groupmigrate.core.mappers import Change, MapContext, format_size, map_item
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Message
-from groupmigrate.mappers import MapContext, map_item
+from groupmigrate.core.mappers import MapContext, map_item
 
 MB = 1024 * 1024
 

@@ -8,7 +8,7 @@ import pytest
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Note, Task
-from groupmigrate.mappers import Change, MapContext, map_item
+from groupmigrate.core.mappers import Change, MapContext, map_item
 
 UTC = dt.timezone.utc
 COLOUR_NOTICE = Change(

@@ -19,8 +19,8 @@ import groupmigrate as gm
 from groupmigrate import events as ev
 from groupmigrate.backends.memory import MemoryDestination, MemoryServer, MemorySource
 from groupmigrate.items import Contact, Event, Message, Note, Task
-from groupmigrate.report import Report
-from groupmigrate.state import SqliteStateStore
+from groupmigrate.core.report import Report
+from groupmigrate.core.state import SqliteStateStore
 
 UTC = dt.timezone.utc
 NOW = dt.datetime.now(UTC)
@@ -197,7 +197,7 @@ def test_report_from_a_new_process_equals_the_returned_one(world):
     _, _, pairs, state = world
     report = migrator(world).run(pairs)
     code = (
-        "import sys; from groupmigrate.report import Report; from groupmigrate.state import SqliteStateStore\n"
+        "import sys; from groupmigrate.core.report import Report; from groupmigrate.core.state import SqliteStateStore\n"
         f"print(Report.from_state(SqliteStateStore({str(state)!r})).to_json())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -9,8 +9,8 @@ import pytest
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.errors import ConfigError
 from groupmigrate.items import Attendee, Contact, Event, Item, Message, Note, Task
-from groupmigrate.mappers import Change
-from groupmigrate.sanitize import Sanitizer, check_email, check_url, is_x500, x500_dn
+from groupmigrate.core.mappers import Change
+from groupmigrate.core.sanitize import Sanitizer, check_email, check_url, is_x500, x500_dn
 
 ALICE_DN = "/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=5c1a9f3e2b7d4e0c-alice"
 BOB_DN = "/O=CONTOSO/OU=FIRST ADMINISTRATIVE GROUP/CN=RECIPIENTS/CN=BOB"

@@ -14,8 +14,8 @@ import attrs
 import pytest
 
 from groupmigrate.errors import StateError
-from groupmigrate.report import Report, list_runs
-from groupmigrate.state import SCHEMA_VERSION, FolderState, ItemMapping, LogEntry, SqliteStateStore
+from groupmigrate.core.report import Report, list_runs
+from groupmigrate.core.state import SCHEMA_VERSION, FolderState, ItemMapping, LogEntry, SqliteStateStore
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_reopen_after_kill_mid_transaction_keeps_committed_batches(tmp_path):
     script = textwrap.dedent(
         f"""
         import os, signal
-        from groupmigrate.state import SqliteStateStore, ItemMapping
+        from groupmigrate.core.state import SqliteStateStore, ItemMapping
         s = SqliteStateStore({str(path)!r})
         run = s.start_run("full", None, ["mail"])
         s.commit_batch(run, "p", [ItemMapping("committed", "d", "mail", "inbox")], [], {{("mail", "migrated"): 1}})

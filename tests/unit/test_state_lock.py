@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from groupmigrate.errors import StateError, StateLocked
-from groupmigrate.report import Report, list_runs
-from groupmigrate.state import SqliteStateStore
+from groupmigrate.core.report import Report, list_runs
+from groupmigrate.core.state import SqliteStateStore
 
 
 class Holder:
@@ -30,7 +30,7 @@ class Holder:
         script = textwrap.dedent(
             f"""
             import sys, time
-            from groupmigrate.state import SqliteStateStore
+            from groupmigrate.core.state import SqliteStateStore
             store = SqliteStateStore({str(path)!r})
             with store.writer():
                 if {start_run!r}:

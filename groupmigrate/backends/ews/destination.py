@@ -56,7 +56,7 @@ from groupmigrate.errors import (
     Throttled,
 )
 from groupmigrate.items import Contact, Event, Folder, Item, ItemType, Message, Note, Task
-from groupmigrate.mappers import format_size
+from groupmigrate.core.mappers import format_size
 from groupmigrate.protocols import CreateResult
 
 __all__ = ["EWSDestination", "EWSDestinationMailbox"]

@@ -16,7 +16,7 @@ from typing import Optional
 from lxml import etree
 
 from groupmigrate.testing.ews.store import StoredAttachment, new_id
-from groupmigrate._mime import decode_header as _decode_words
+from groupmigrate.mime import decode_header as _decode_words
 from groupmigrate.testing.ews.xmlns import T, fmt_bool, fmt_datetime, sub, xml_text
 
 __all__ = ["MimeInfo", "read_mime"]

@@ -206,7 +206,7 @@ def to_ews(contact: Contact, *, photo_supported: bool = True) -> tuple[Any, list
                 )
             )
         else:
-            from groupmigrate.mappers.contacts import photo_attachment
+            from groupmigrate.core.mappers.contacts import photo_attachment
 
             attachments.append(attachment_to_ews(photo_attachment(contact.photo, {a.name for a in contact.attachments})))
             warnings.append("contact photo kept as a plain attachment: the destination does not show contact photos")

@@ -8,8 +8,8 @@ import attrs
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Attachment, Contact
-from groupmigrate.mappers._base import CHANGED, DROPPED, Change, MapContext, MapResult
-from groupmigrate.mappers._common import drop_fields, skip, unsupported_fields
+from groupmigrate.core.mappers._base import CHANGED, DROPPED, Change, MapContext, MapResult
+from groupmigrate.core.mappers._common import drop_fields, skip, unsupported_fields
 
 __all__ = ["fit_to_limits", "photo_attachment", "map_contact"]
 

@@ -9,7 +9,7 @@ import attrs
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Item
-from groupmigrate.mappers._base import (
+from groupmigrate.core.mappers._base import (
     DROPPED,
     NOTICE,
     SKIPPED,

@@ -6,7 +6,7 @@ import re
 
 import attrs
 
-from groupmigrate._mime import decode_header
+from groupmigrate.mime import decode_header
 
 __all__ = ["HeaderBlock", "decode_words", "split_addresses", "unfold"]
 

@@ -22,19 +22,19 @@ import attrs
 
 from groupmigrate.accounts import AccountPair
 from groupmigrate.capabilities import Capabilities
-from groupmigrate.dedup import fingerprint
-from groupmigrate.engine.executor import Cancelled, Executor
-from groupmigrate.engine.identity import provenance_stamp
-from groupmigrate.engine.pipeline import BatchOutcome
+from groupmigrate.core.dedup import fingerprint
+from groupmigrate.core.executor import Cancelled, Executor
+from groupmigrate.core.identity import provenance_stamp
+from groupmigrate.core.pipeline import BatchOutcome
 from groupmigrate.errors import AccessError, GroupmigrateError, StateError, TransientError
 from groupmigrate.items import ALL_ITEM_TYPES, Folder, Item, ItemRef, ItemType
-from groupmigrate.mappers import MapContext
+from groupmigrate.core.mappers import MapContext
 from groupmigrate.protocols import (
     Destination, DestinationMailbox, Source, SourceMailbox, SupportsFolderRename, SupportsProvenance,
     SupportsSyncState,
 )  # fmt: skip
-from groupmigrate.sanitize import Sanitizer
-from groupmigrate.state import FolderState, ItemMapping, StateStore
+from groupmigrate.core.sanitize import Sanitizer
+from groupmigrate.core.state import FolderState, ItemMapping, StateStore
 
 __all__ = [
     "AccountAnalysis", "AccountWork", "Analysis", "CheckResult", "DELTA_OVERLAP", "FolderJob", "FolderPlan",

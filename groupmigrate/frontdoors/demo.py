@@ -149,7 +149,7 @@ def expected_counts(report_counts: dict[str, dict[str, int]], expected: dict[str
 def run_demo(report_path: str = "report.html", state_path: str | None = None, progress: bool = True, as_json: bool = False) -> int:
     """Run the demo; returns the exit code (0 when the report matches what was seeded)."""
     from groupmigrate.backends.ews import EWSDestination, EWSSource
-    from groupmigrate.migrator import Migrator
+    from groupmigrate.core.migrator import Migrator
     from groupmigrate.testing import EWSTestServer
 
     out = sys.stderr if as_json else sys.stdout

@@ -55,7 +55,7 @@ class Change:
 
 @attrs.define
 class MapResult:
-    """What :func:`~groupmigrate.mappers.map_item` decided for one item.
+    """What :func:`~groupmigrate.core.mappers.map_item` decided for one item.
 
     Attributes:
         item: the item to create (a new frozen item when something changed, the input item

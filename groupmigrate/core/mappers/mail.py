@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Message
-from groupmigrate.mappers._base import MapContext, MapResult, format_size
-from groupmigrate.mappers._common import drop_fields, skip, unsupported_fields
+from groupmigrate.core.mappers._base import MapContext, MapResult, format_size
+from groupmigrate.core.mappers._common import drop_fields, skip, unsupported_fields
 
 __all__ = ["map_message"]
 

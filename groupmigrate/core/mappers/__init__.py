@@ -22,8 +22,8 @@ Contract of :func:`map_item`:
   store) appear once per account, as a ``"notice"`` on the first item they touch; every
   occurrence is counted in the context (:meth:`MapContext.summary`).
 - The MIME of a message is never modified by a mapper.
-- Mapping runs before sanitizing (:mod:`groupmigrate.sanitize`) and before fingerprinting
-  (:mod:`groupmigrate.dedup`), so fingerprints describe the item as created.
+- Mapping runs before sanitizing (:mod:`groupmigrate.core.sanitize`) and before fingerprinting
+  (:mod:`groupmigrate.core.dedup`), so fingerprints describe the item as created.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Contact, Event, Item, Message, Note, Task
-from groupmigrate.mappers._base import (
+from groupmigrate.core.mappers._base import (
     CHANGED,
     DROPPED,
     NOTICE,
@@ -43,12 +43,12 @@ from groupmigrate.mappers._base import (
     MapResult,
     format_size,
 )
-from groupmigrate.mappers._common import route_skip
-from groupmigrate.mappers.calendar import map_event
-from groupmigrate.mappers.contacts import map_contact, photo_attachment
-from groupmigrate.mappers.mail import map_message
-from groupmigrate.mappers.notes import map_note
-from groupmigrate.mappers.tasks import map_task
+from groupmigrate.core.mappers._common import route_skip
+from groupmigrate.core.mappers.calendar import map_event
+from groupmigrate.core.mappers.contacts import map_contact, photo_attachment
+from groupmigrate.core.mappers.mail import map_message
+from groupmigrate.core.mappers.notes import map_note
+from groupmigrate.core.mappers.tasks import map_task
 
 __all__ = [
     "CHANGED",

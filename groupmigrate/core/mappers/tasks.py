@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Task
-from groupmigrate.mappers._base import MapContext, MapResult
-from groupmigrate.mappers._common import drop_fields, unsupported_fields
+from groupmigrate.core.mappers._base import MapContext, MapResult
+from groupmigrate.core.mappers._common import drop_fields, unsupported_fields
 
 __all__ = ["map_task"]
 

@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "demo":
-            from groupmigrate.demo import run_demo
+            from groupmigrate.frontdoors.demo import run_demo
 
             return run_demo(report_path=args.report, state_path=args.state, progress=not args.no_progress, as_json=args.json)
         if args.command == "report":
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _open_existing_state(path: str) -> Any:
     from groupmigrate.errors import StateError
-    from groupmigrate.state import SqliteStateStore
+    from groupmigrate.core.state import SqliteStateStore
 
     if not Path(path).exists():
         raise StateError(f"state file {path} does not exist")
@@ -139,7 +139,7 @@ def _open_existing_state(path: str) -> Any:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from groupmigrate.report import Report
+    from groupmigrate.core.report import Report
 
     store = _open_existing_state(args.state)
     try:
@@ -153,7 +153,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from groupmigrate.report import list_runs
+    from groupmigrate.core.report import list_runs
 
     store = _open_existing_state(args.state)
     try:
@@ -171,9 +171,9 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _with_config(args: argparse.Namespace) -> int:
-    from groupmigrate.config import load_config
-    from groupmigrate.migrator import Migrator
-    from groupmigrate.state import SqliteStateStore
+    from groupmigrate.frontdoors.config import load_config
+    from groupmigrate.core.migrator import Migrator
+    from groupmigrate.core.state import SqliteStateStore
 
     config = load_config(args.config)
     pairs = config.read_accounts()
@@ -220,7 +220,7 @@ def _with_config(args: argparse.Namespace) -> int:
 
 
 def _migrate(migrator: Any, pairs: Any, mode: str, config: Any, as_json: bool) -> int:
-    from groupmigrate.notify import RunInfo, notify_all
+    from groupmigrate.frontdoors.notify import RunInfo, notify_all
 
     notifiers = list(config.notifiers)
     run_info = RunInfo(

@@ -13,13 +13,13 @@ import attrs
 
 from groupmigrate import events as ev
 from groupmigrate.capabilities import Capabilities
-from groupmigrate.dedup import content_fingerprint, fingerprint
-from groupmigrate.engine.identity import item_label, provenance_stamp
+from groupmigrate.core.dedup import content_fingerprint, fingerprint
+from groupmigrate.core.identity import item_label, provenance_stamp
 from groupmigrate.items import Contact, Item, ItemRef, ItemType
-from groupmigrate.mappers import Change, MapContext, map_item
-from groupmigrate.mappers.contacts import fit_to_limits
-from groupmigrate.sanitize import Sanitizer
-from groupmigrate.state import ItemMapping, LogEntry
+from groupmigrate.core.mappers import Change, MapContext, map_item
+from groupmigrate.core.mappers.contacts import fit_to_limits
+from groupmigrate.core.sanitize import Sanitizer
+from groupmigrate.core.state import ItemMapping, LogEntry
 
 __all__ = ["BatchOutcome", "Prepared", "prepare"]
 

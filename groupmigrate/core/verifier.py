@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections import Counter
 
 from groupmigrate.accounts import AccountPair
-from groupmigrate.engine.executor import Executor
-from groupmigrate.engine.identity import item_label, provenance_stamp
-from groupmigrate.engine.pipeline import BatchOutcome
+from groupmigrate.core.executor import Executor
+from groupmigrate.core.identity import item_label, provenance_stamp
+from groupmigrate.core.pipeline import BatchOutcome
 from groupmigrate.errors import GroupmigrateError
 from groupmigrate.items import Folder
 from groupmigrate.protocols import DestinationMailbox, SourceMailbox, SupportsProvenance
-from groupmigrate.state import StateStore
+from groupmigrate.core.state import StateStore
 
 __all__ = ["verify_account"]
 

@@ -15,8 +15,8 @@ import attrs
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Event
-from groupmigrate.mappers._base import CHANGED, DROPPED, NOTICE, Change, MapContext, MapResult
-from groupmigrate.mappers._common import drop_fields, notice_once, unsupported_fields
+from groupmigrate.core.mappers._base import CHANGED, DROPPED, NOTICE, Change, MapContext, MapResult
+from groupmigrate.core.mappers._common import drop_fields, notice_once, unsupported_fields
 
 __all__ = ["map_event"]
 

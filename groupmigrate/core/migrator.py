@@ -1,0 +1,421 @@
+"""The migrator: check, analyze, run and verify a list of account pairs.
+
+It wires the engine together (:mod:`groupmigrate.core`): the planner decides per folder
+what is to be done, the pipeline maps and sanitizes each item, the executor creates items
+exactly once (it alone retries and reconciles), and each batch is committed to the state
+store with its log before the next one starts. It knows only the protocols
+(:mod:`groupmigrate.protocols`) and capability data, never a concrete backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import attrs
+
+from groupmigrate import events as ev
+from groupmigrate.accounts import AccountPair
+from groupmigrate.capabilities import Capabilities
+from groupmigrate.core.dedup import DuplicatePolicy, content_fingerprint
+from groupmigrate.core import planner
+from groupmigrate.core.executor import Cancelled, Executor
+from groupmigrate.core.pipeline import BatchOutcome, Prepared, prepare
+from groupmigrate.core.planner import (
+    TRIAL_DAYS, AccountAnalysis, AccountWork, Analysis, CheckResult, FolderJob, FolderPlan,
+)  # fmt: skip
+from groupmigrate.core.verifier import verify_account
+from groupmigrate.errors import GroupmigrateError
+from groupmigrate.items import ALL_ITEM_TYPES, ItemRef, ItemType
+from groupmigrate.protocols import Destination, Source
+from groupmigrate.core.report import Report
+from groupmigrate.core.state import LogEntry, open_state
+
+__all__ = ["AccountAnalysis", "Analysis", "CheckResult", "Migrator", "TRIAL_DAYS"]
+
+log = logging.getLogger("groupmigrate")
+
+
+class Migrator:
+    """Migrates account pairs from a source to a destination.
+
+    Args:
+        source: the server mailboxes are read from (e.g. :class:`~groupmigrate.EWSSource`).
+        destination: the server they are written to.
+        state: path of the SQLite state file, or a :class:`~groupmigrate.core.state.StateStore`.
+        item_types: which item types to migrate (default: all).
+        since: in ``full`` mode, only items received or changed at or after this time.
+        workers: threads working on accounts and folders at the same time.
+        on_event: callable receiving each :mod:`~groupmigrate.events` event.
+        duplicate_policy: what to do when the source holds the same item more than once
+            (default: copy each, so the destination mirrors the source).
+        address_map: X500/EX address → SMTP address, used before asking the source.
+        max_throttle_wait: seconds one call may spend waiting on a throttling server before
+            the account fails.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        destination: Destination,
+        state: Any = "migration.db",
+        item_types: Iterable[str] = ALL_ITEM_TYPES,
+        since: dt.datetime | None = None,
+        workers: int = 4,
+        on_event: Callable[[ev.Event], None] | None = None,
+        duplicate_policy: DuplicatePolicy = DuplicatePolicy.COPY,
+        address_map: dict[str, str] | None = None,
+        max_throttle_wait: float = 600.0,
+    ) -> None:
+        unknown = set(item_types) - set(ALL_ITEM_TYPES)
+        if unknown:
+            raise ValueError(f"item_types: unknown item type(s) {sorted(unknown)}; choose from {ALL_ITEM_TYPES}")
+        if workers < 1:
+            raise ValueError(f"workers: must be at least 1, got {workers}")
+        if since is not None and since.tzinfo is None:
+            raise ValueError("since: must carry a time zone (e.g. datetime(..., tzinfo=timezone.utc))")
+        self.source = source
+        self.destination = destination
+        self.state = open_state(state)
+        self.item_types: tuple[ItemType, ...] = tuple(t for t in ALL_ITEM_TYPES if t in set(item_types))
+        self.since = since
+        self.workers = workers
+        self.duplicate_policy = duplicate_policy
+        self.address_map = dict(address_map or {})
+        self.max_throttle_wait = max_throttle_wait
+        self._on_event = on_event
+        self._event_lock = threading.Lock()
+        self._cancel = threading.Event()
+        self.capabilities: Capabilities = source.capabilities.intersect(destination.capabilities)
+        self.executor = Executor(
+            source_connections=source.capabilities.max_connections,
+            destination_connections=destination.capabilities.max_connections,
+            batch_bytes=self.capabilities.max_batch_bytes,
+            max_throttle_wait=max_throttle_wait,
+            cancel=self._cancel,
+        )
+
+    def __repr__(self) -> str:
+        return f"Migrator(source={self.source!r}, destination={self.destination!r}, state={self.state!r})"
+
+    # -- public stages -----------------------------------------------------------------------------
+    def check(self, pairs: Sequence[AccountPair]) -> list[CheckResult]:
+        """Try to open every account on both sides; one result per pair and side."""
+        return planner.check(self.source, self.destination, pairs, self.workers)
+
+    def analyze(self, pairs: Sequence[AccountPair]) -> Analysis:
+        """Count items and bytes per account and item type, and the destination's free space."""
+        return planner.analyze(
+            self.source, self.destination, pairs, workers=self.workers, item_types=self.item_types, since=self.since
+        )
+
+    def cancel(self) -> None:
+        """Stop at the next batch boundary; what was committed stays, the rest waits for the next run."""
+        self._cancel.set()
+
+    def run(self, pairs: Sequence[AccountPair], mode: str = "full") -> Report:
+        """Migrate ``pairs``; ``mode`` is ``full``, ``trial`` (last 10 days) or ``delta``.
+
+        Raises:
+            StateLocked: another process is writing the same state file.
+            StateError: for ``delta`` when an account has no finished previous migration, or
+                its last one was a trial.
+        """
+        if mode not in ("full", "trial", "delta"):
+            raise ValueError(f"mode: {mode!r} is not one of full, trial, delta")
+        _check_pairs(pairs)
+        with self.state.writer():
+            since_by_pair = {p.key: self._since_for(p, mode) for p in pairs}
+            run_since = self.since if mode == "full" else min((s for s in since_by_pair.values() if s), default=None)
+            run_id = self.state.start_run(mode, run_since, self.item_types)
+            self._cancel.clear()
+            self._emit(ev.RunStarted(run_id, mode, len(pairs)))
+            accounts = {p.key: AccountWork(p) for p in pairs}
+            try:
+                self._run_accounts(run_id, accounts, since_by_pair, mode)
+            finally:
+                statuses = [self._finish_account(run_id, a) for a in accounts.values()]
+                status = "cancelled" if self._cancel.is_set() else (
+                    "completed" if all(s == "completed" for s in statuses) else "completed_with_errors"
+                )  # fmt: skip
+                self.state.finish_run(run_id, status)
+                self._emit(ev.RunFinished(run_id, status))
+            return Report.from_state(self.state, run_id)
+
+    def verify(self, pairs: Sequence[AccountPair]) -> Report:
+        """Reconcile source, destination and the id map per folder; list what is missing or extra.
+
+        Items the migration skipped on purpose (logged with their reason) are counted as
+        ``skipped``, not ``missing``. Nothing is written to either mailbox.
+        """
+        _check_pairs(pairs)
+        with self.state.writer():
+            run_id = self.state.start_run("verify", None, self.item_types)
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                statuses = list(pool.map(lambda p: self._verify_pair(run_id, p), pairs))
+            self.state.finish_run(run_id, "completed" if all(s == "completed" for s in statuses) else "completed_with_errors")
+            return Report.from_state(self.state, run_id)
+
+    # -- events ------------------------------------------------------------------------------------
+    def _emit(self, event: ev.Event) -> None:
+        if self._on_event is None:
+            return
+        with self._event_lock:
+            try:
+                self._on_event(event)
+            except Exception:  # a broken sink must not break a migration
+                log.exception("on_event callback failed for %r", event)
+
+    # -- accounts ------------------------------------------------------------------------------------
+    def _since_for(self, pair: AccountPair, mode: str) -> dt.datetime | None:
+        if mode == "full":
+            return self.since
+        if mode == "trial":
+            return dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=TRIAL_DAYS)
+        return planner.delta_start(self.state, pair) - planner.DELTA_OVERLAP
+
+    def _run_accounts(
+        self, run_id: str, accounts: dict[str, AccountWork], since: dict[str, dt.datetime | None], mode: str
+    ) -> None:
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="groupmigrate") as pool:
+            running: dict[Future[Any], tuple[str, AccountWork]] = {}
+            for work in accounts.values():
+                running[pool.submit(self._prepare_account, run_id, work, since[work.pair.key], mode)] = ("prepare", work)
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    stage, work = running.pop(fut)
+                    _settle(fut, work)
+                    if stage == "prepare" and work.error is None and not work.cancelled:
+                        for job in work.jobs:
+                            running[pool.submit(self._migrate_folder, run_id, work, job)] = ("folder", work)
+
+    def _prepare_account(self, run_id: str, work: AccountWork, since: dt.datetime | None, mode: str) -> None:
+        pair = work.pair
+        self.state.start_account(run_id, pair.key, pair.source, pair.destination)
+        self._emit(ev.AccountStarted(run_id, pair.key))
+        planner.prepare_account(
+            self.state, self.executor, self.source, self.destination, work, item_types=self.item_types,
+            since=since, mode=mode, address_map=self.address_map, caps=self.capabilities,
+        )  # fmt: skip
+        self._progress(work)
+
+    def _finish_account(self, run_id: str, work: AccountWork) -> str:
+        if work.error is not None:
+            status = "failed"
+        elif work.cancelled or self._cancel.is_set():
+            status = "cancelled"
+        elif work.failed:
+            status = "completed_with_errors"
+        else:
+            status = "completed"
+        for mailbox in (work.source, work.destination):
+            if mailbox is not None:
+                try:
+                    mailbox.close()
+                except GroupmigrateError:
+                    pass
+        summary = [LogEntry("notice", None, None, None, c.message) for c in (work.context.summary() if work.context else [])]
+        summary += [LogEntry("notice", None, None, None, text) for text in work.notices]
+        if work.error is not None:
+            summary.append(LogEntry("error", None, None, None, work.error))
+        if summary:
+            self.state.commit_batch(run_id, work.pair.key, [], summary, {})
+        self.state.finish_account(run_id, work.pair.key, status, work.error)
+        self._emit(ev.AccountFinished(run_id, work.pair.key, status, work.error))
+        return status
+
+    # -- folders and batches ---------------------------------------------------------------------------
+    def _migrate_folder(self, run_id: str, work: AccountWork, job: FolderJob) -> None:
+        folder = job.source_folder
+        self._emit(ev.FolderStarted(work.pair.key, str(folder), folder.kind, len(job.refs)))
+        plan = planner.plan_folder(self.state, self.executor, work, job, self.capabilities)
+        self._commit(run_id, work, plan.settled)
+        todo_ids = {r.id for r in plan.todo}
+        done = [r for r in job.refs if r.id not in todo_ids]
+        self._advance(work, len(done), sum(r.size for r in done))
+        collapse: dict[str, str | None] = {}
+        caps = self.capabilities
+        for batch in _batches(plan.todo, caps.max_batch_items, caps.max_batch_bytes):
+            if self._cancel.is_set():
+                raise Cancelled("cancelled")
+            held = self.executor.bytes_in_flight.acquire(sum(r.size for r in batch))
+            try:
+                self._migrate_batch(run_id, work, job, batch, plan, collapse)
+            finally:
+                self.executor.bytes_in_flight.release(held)
+        self._finish_folder(work, job)
+
+    def _migrate_batch(
+        self, run_id: str, work: AccountWork, job: FolderJob, batch: list[ItemRef], plan: FolderPlan, collapse: dict[str, str | None]
+    ) -> None:
+        """One batch: fetch → map → sanitize → identity → create (exactly once) → commit."""
+        source, destination = work.source, work.destination
+        assert source is not None and destination is not None and work.sanitizer is not None and work.context is not None
+        folder, what = job.source_folder, str(work.pair)
+        out = BatchOutcome(work.pair.key, str(folder), job.folder_key, folder.kind)
+        fetched = self.executor.read(self.executor.source, what, lambda: list(source.fetch(folder, batch)))
+        by_id = {item.source_id: item for item in fetched}
+        work.sanitizer.prefetch(by_id.values(), self.capabilities)
+        to_send: list[Prepared] = []
+        for ref in batch:
+            item = by_id.get(ref.id)
+            if item is None:
+                out.failed(ref, ref.id, "the source could not return this item (deleted or moved since it was listed?)")
+                continue
+            prepared = prepare(
+                ref, item, source_address=work.pair.source, folder_kind=folder.kind, item_types=self.item_types,
+                caps=self.capabilities, context=work.context, sanitizer=work.sanitizer,
+            )  # fmt: skip
+            out.changes(prepared.label, prepared.changes)
+            if prepared.item is None:
+                out.skipped(ref, prepared.label, prepared.skip_reason or "not supported by the destination")
+            elif not self._already_there(work, job, plan, prepared, out, collapse):
+                to_send.append(prepared)
+        results = self.executor.create(
+            what, destination, job.destination_folder, [p.item for p in to_send],  # type: ignore[misc]
+            [p.stamp for p in to_send], use_stamps=self.capabilities.supports_provenance,
+        )  # fmt: skip
+        for prepared, written in zip(to_send, results):
+            if written.status == "created":
+                out.migrated(prepared.ref, prepared.label, written.item_id, written.warnings)
+                if self.duplicate_policy is not DuplicatePolicy.COPY:
+                    collapse[_exact_key(prepared)] = collapse.get(_exact_key(prepared)) or written.item_id
+            elif written.status == "ambiguous":
+                out.ambiguous(prepared.ref, prepared.label, written.error or "outcome unknown")
+            else:
+                out.failed(prepared.ref, prepared.label, written.error or "refused by the destination")
+        self._commit(run_id, work, out)
+        self._advance(work, len(batch), sum(r.size for r in batch))
+
+    def _already_there(
+        self, work: AccountWork, job: FolderJob, plan: FolderPlan, prepared: Prepared, out: BatchOutcome,
+        collapse: dict[str, str | None],
+    ) -> bool:  # fmt: skip
+        """Whether the item needs no creating: the same content is on the destination from
+        elsewhere (each such item matches one source item), or the duplicate policy collapses
+        an exact copy of an item created in this folder."""
+        if self.duplicate_policy is not DuplicatePolicy.COPY:
+            key = _exact_key(prepared)
+            if key in collapse:
+                if self.duplicate_policy is DuplicatePolicy.SKIP:
+                    out.present(prepared.ref, prepared.label, collapse[key], "an exact copy of another item in this source folder; not copied (duplicate policy: skip)")
+                    return True
+                out.log("duplicate", prepared.label, "an exact copy of another item in this source folder; copied anyway (duplicate policy: report)")
+            else:
+                collapse[key] = None  # the first copy: its destination id follows once created
+        if prepared.ref.id in plan.repaired or not plan.foreign:
+            return False
+        candidates = plan.foreign.get(prepared.candidate_key)
+        if not candidates:
+            return False
+        destination = work.destination
+        assert destination is not None
+        wanted = content_fingerprint(prepared.item) if prepared.item is not None else ""
+        full = self.executor.read(
+            self.executor.destination, str(work.pair), lambda: list(destination.fetch_existing(job.destination_folder, candidates))
+        )
+        for item in full:
+            if item.source_id in candidates and content_fingerprint(item) == wanted:
+                candidates.remove(item.source_id)
+                out.present(prepared.ref, prepared.label, item.source_id, "already on the destination with the same content (not created by this migration); not copied again")
+                return True
+        return False
+
+    def _commit(self, run_id: str, work: AccountWork, out: BatchOutcome) -> None:
+        if not (out.mappings or out.entries or out.counts):
+            return
+        self.state.commit_batch(run_id, work.pair.key, out.mappings, out.entries, out.counts)
+        for event in out.events:
+            self._emit(event)
+        with work.lock:
+            work.failed += out.counts.get((out.kind, "failed"), 0) + out.counts.get((out.kind, "ambiguous"), 0)
+
+    def _advance(self, work: AccountWork, items: int, size: int) -> None:
+        with work.lock:
+            work.items_done += items
+            work.bytes_done += size
+        self._progress(work)
+
+    def _progress(self, work: AccountWork) -> None:
+        self._emit(ev.Progress(work.pair.key, work.items_done, work.items_total, work.bytes_done, work.bytes_total))
+
+    def _finish_folder(self, work: AccountWork, job: FolderJob) -> None:
+        previous = self.state.folder_state(work.pair.key, job.folder_key)
+        if previous is not None:
+            done = attrs.evolve(previous, watermark=job.listed_at or dt.datetime.now(dt.timezone.utc))
+            if job.sync_state is not None:
+                done = attrs.evolve(done, sync_state=job.sync_state)
+            self.state.save_folder(done)
+
+    # -- verification ------------------------------------------------------------------------------
+    def _verify_pair(self, run_id: str, pair: AccountPair) -> str:
+        self.state.start_account(run_id, pair.key, pair.source, pair.destination)
+        what, ex = str(pair), self.executor
+        try:
+            src = ex.read(ex.source, what, self.source.open_mailbox, pair.source, pair.source_auth)
+            dst = ex.read(ex.destination, what, self.destination.open_mailbox, pair.destination, pair.destination_auth)
+        except GroupmigrateError as exc:
+            self.state.finish_account(run_id, pair.key, "failed", str(exc))
+            return "failed"
+        try:
+            status = verify_account(
+                self.state, self.executor, run_id, pair, src, dst, self.item_types, self.capabilities.supports_provenance
+            )
+        except GroupmigrateError as exc:
+            self.state.finish_account(run_id, pair.key, "failed", str(exc))
+            return "failed"
+        finally:
+            src.close()
+            dst.close()
+        self.state.finish_account(run_id, pair.key, status)
+        return status
+
+
+def _settle(fut: Future[Any], work: AccountWork) -> None:
+    """Record how a worker's task ended on its account."""
+    try:
+        fut.result()
+    except Cancelled:
+        work.cancelled = True
+    except GroupmigrateError as exc:
+        work.error = work.error or str(exc)
+    except Exception as exc:  # a bug or an unexpected library error: fail the account, not the run
+        log.exception("%s: unexpected error", work.pair)
+        work.error = work.error or f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+def _exact_key(prepared: Prepared) -> str:
+    """Byte-identical content: the MIME itself for mail, every field for other items."""
+    item = prepared.item
+    if item is not None and getattr(item, "mime", None):
+        return hashlib.blake2b(item.mime, digest_size=16).hexdigest()  # type: ignore[union-attr]
+    return repr(attrs.evolve(item, source_id=None)) if item is not None else prepared.ref.id
+
+
+def _batches(refs: Sequence[ItemRef], max_items: int, max_bytes: int) -> Iterator[list[ItemRef]]:
+    """Split refs into batches of at most ``max_items`` items and ``max_bytes`` bytes
+    (an item bigger than ``max_bytes`` travels alone)."""
+    batch: list[ItemRef] = []
+    size = 0
+    for ref in refs:
+        if batch and (len(batch) >= max_items or size + ref.size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(ref)
+        size += ref.size
+    if batch:
+        yield batch
+
+
+def _check_pairs(pairs: Sequence[AccountPair]) -> None:
+    seen: set[str] = set()
+    for pair in pairs:
+        if pair.key in seen:
+            raise ValueError(f"pairs: {pair} appears twice")
+        seen.add(pair.key)

@@ -1,0 +1,517 @@
+"""The TOML configuration file: endpoints, migration settings and notifications.
+
+A complete example is ``docs/examples/migration.toml``. Every value is checked when the file
+is loaded, and a :class:`~groupmigrate.errors.ConfigError` names the offending key with its
+full dotted name (``source.auth.client_secret_env``, ``migration.workers``). Unknown keys are
+errors too, so a typo never silently falls back to a default.
+
+Secrets (passwords, client secrets, webhook keys) are given one of three ways, e.g. for
+``password``: ``password_env`` (the name of an environment variable), ``password_file`` (a
+file holding only the secret, such as a container secret) or ``password`` (the secret itself
+in the file; accepted, but warned about). They are held as :class:`~groupmigrate.auth.Secret`
+and appear in no repr, message or log.
+
+Relative paths (the accounts file, the state store, the report, secret files) are taken
+relative to the directory of the configuration file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import tomllib  # Python 3.11+: the package requires 3.11 for it
+import urllib.parse
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, cast, get_args
+
+import attrs
+
+from groupmigrate.accounts import AccountPair, Side, normalize_address, read_accounts_csv
+from groupmigrate.auth import Auth, BasicAuth, OAuth2ClientCredentials, Secret
+from groupmigrate.errors import ConfigError
+from groupmigrate.items import ALL_ITEM_TYPES, ItemType
+from groupmigrate.frontdoors.notify import Notifier, SmtpNotifier, WebhookNotifier
+from groupmigrate.protocols import Destination, Source
+
+__all__ = [
+    "PROFILES",
+    "Config",
+    "EndpointConfig",
+    "InsecureConfigWarning",
+    "MigrationConfig",
+    "load_config",
+]
+
+Profile = Literal["generic", "exchange", "exchange-online", "workmail"]
+Mode = Literal["full", "trial", "delta"]
+#: The server profiles an endpoint can name.
+PROFILES: tuple[str, ...] = get_args(Profile)
+_MODES: tuple[str, ...] = get_args(Mode)
+#: Profiles that find their EWS URL by autodiscover when ``url`` is left out.
+_AUTODISCOVER_PROFILES = ("exchange", "exchange-online")
+#: Exchange Online's EWSMaxConcurrency: more parallel connections are refused.
+_EXCHANGE_ONLINE_MAX_CONNECTIONS = 27
+_MAX_CONNECTIONS = 64
+_MAX_WORKERS = 64
+_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+class InsecureConfigWarning(UserWarning):
+    """A secret is written in the configuration file itself."""
+
+
+@attrs.frozen
+class EndpointConfig:
+    """One server endpoint: the ``[source]`` or ``[destination]`` table.
+
+    Attributes:
+        url: The EWS URL, or None to find it by autodiscover (Exchange profiles only).
+        profile: ``generic``, ``exchange``, ``exchange-online`` or ``workmail``.
+        auth: The endpoint's own credentials (an admin with impersonation, or app-only
+            OAuth); None when every account brings its own in the accounts file.
+        impersonation: Open each mailbox by impersonation with ``auth``.
+        verify_tls: Check the server's TLS certificate.
+        max_connections: Parallel connections to this server at most.
+    """
+
+    url: str | None
+    profile: Profile
+    auth: Auth | None
+    impersonation: bool = True
+    verify_tls: bool = True
+    max_connections: int = 4
+
+    def build_source(self) -> Source:
+        """Create the EWS source for this endpoint (imports the EWS backend on first use)."""
+        # Imported here so that the core stays importable without exchangelib.
+        ews = importlib.import_module("groupmigrate.backends.ews")
+        return cast(Source, ews.EWSSource(**self._backend_arguments()))
+
+    def build_destination(self) -> Destination:
+        """Create the EWS destination for this endpoint (imports the EWS backend on first use)."""
+        ews = importlib.import_module("groupmigrate.backends.ews")
+        return cast(Destination, ews.EWSDestination(**self._backend_arguments()))
+
+    def _backend_arguments(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "auth": self.auth,
+            "impersonation": self.impersonation,
+            "profile": self.profile,
+            "verify_tls": self.verify_tls,
+            "max_connections": self.max_connections,
+        }
+
+
+@attrs.frozen
+class MigrationConfig:
+    """The ``[migration]`` table.
+
+    Attributes:
+        accounts: The accounts CSV file.
+        item_types: The item types to migrate.
+        mode: ``full``, ``trial`` (the last 10 days) or ``delta`` (new since the last run).
+        since: In ``full`` mode, migrate only items from this time on (time-zone aware;
+            a plain date means midnight UTC).
+        workers: Accounts migrated in parallel.
+        state: The state store (SQLite file).
+        report: Where to write the HTML report, or None for no file.
+    """
+
+    accounts: Path
+    item_types: tuple[ItemType, ...] = ALL_ITEM_TYPES
+    mode: Mode = "full"
+    since: dt.datetime | None = None
+    workers: int = 4
+    state: Path = Path("migration.db")
+    report: Path | None = None
+
+
+@attrs.frozen
+class Config:
+    """A loaded configuration file (see :func:`load_config`).
+
+    Attributes:
+        path: The configuration file.
+        source: The source endpoint.
+        destination: The destination endpoint.
+        migration: What to migrate and where to keep state.
+        notifiers: Who is told about submission, start and end (mail, webhooks).
+    """
+
+    path: Path
+    source: EndpointConfig
+    destination: EndpointConfig
+    migration: MigrationConfig
+    notifiers: tuple[Notifier, ...] = ()
+
+    def read_accounts(self) -> list[AccountPair]:
+        """Read the accounts file named by ``migration.accounts``.
+
+        A side without admin credentials (no ``[source.auth]`` or ``[destination.auth]``)
+        needs per-user credentials on every row; a row without them is reported.
+
+        Raises:
+            AccountsFileError: The accounts file has problems.
+        """
+        sides: list[Side] = []
+        if self.source.auth is None:
+            sides.append("source")
+        if self.destination.auth is None:
+            sides.append("destination")
+        return read_accounts_csv(self.migration.accounts, require_auth=sides)
+
+
+def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> Config:
+    """Load and check a TOML configuration file.
+
+    Args:
+        path: The configuration file.
+        environ: Where ``*_env`` keys look their variables up; default ``os.environ``.
+
+    Returns:
+        The configuration, every value checked.
+
+    Raises:
+        ConfigError: The file cannot be read, is not valid TOML, or has a missing, unknown or
+            invalid key; ``error.key`` is the key's dotted name.
+
+    Warns:
+        InsecureConfigWarning: A secret is written in the file itself.
+    """
+    file = Path(path)
+    try:
+        with file.open("rb") as stream:
+            data = tomllib.load(stream)
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the configuration file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        # The decoder's message ends with "(at line N, column M)"; it never quotes values.
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not valid TOML: the file is not UTF-8") from None
+    loader = _Loader(file.resolve().parent, os.environ if environ is None else environ)
+    config = loader.config(file, data)
+    for message in loader.warnings:
+        warnings.warn(InsecureConfigWarning(message), stacklevel=2)
+    return config
+
+
+class _Table:
+    """A TOML table being read: hands out checked values and names every key in full."""
+
+    def __init__(self, data: Mapping[str, Any], prefix: str, loader: _Loader) -> None:
+        self._data = data
+        self._prefix = prefix
+        self._loader = loader
+
+    def key(self, name: str) -> str:
+        return f"{self._prefix}.{name}" if self._prefix else name
+
+    def only(self, *names: str, secrets: tuple[str, ...] = ()) -> None:
+        """Reject keys other than ``names`` and the three spellings of each secret."""
+        allowed = set(names) | {f"{s}{suffix}" for s in secrets for suffix in ("", "_env", "_file")}
+        unknown = sorted(k for k in self._data if k not in allowed)
+        if unknown:
+            raise ConfigError("unknown key", key=self.key(unknown[0]))
+
+    def raw(self, name: str) -> Any:
+        """The value of ``name`` as parsed, unchecked (None when absent)."""
+        return self._data.get(name)
+
+    def table(self, name: str) -> _Table | None:
+        value = self._data.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ConfigError("must be a table", key=self.key(name))
+        return _Table(value, self.key(name), self._loader)
+
+    def tables(self, name: str) -> list[_Table]:
+        """A table or an array of tables (``[[notify.webhook]]``), as a list."""
+        value = self._data.get(name)
+        if value is None:
+            return []
+        if isinstance(value, dict):
+            return [_Table(value, self.key(name), self._loader)]
+        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            return [_Table(v, f"{self.key(name)}[{i}]", self._loader) for i, v in enumerate(value)]
+        raise ConfigError("must be a table or an array of tables", key=self.key(name))
+
+    def string(self, name: str, *, required: bool = False, default: str | None = None) -> str | None:
+        value = self._data.get(name)
+        if value is None:
+            if required:
+                raise ConfigError("is required", key=self.key(name))
+            return default
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError("must be a non-empty string", key=self.key(name))
+        return value.strip()
+
+    def required_string(self, name: str) -> str:
+        value = self.string(name)
+        if value is None:
+            raise ConfigError("is required", key=self.key(name))
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str | None = None) -> str:
+        value = self.string(name, required=default is None, default=default)
+        if value not in choices:
+            expected = ", ".join(repr(c) for c in choices)
+            raise ConfigError(f"must be one of {expected}, not {value!r}", key=self.key(name))
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._data.get(name, default)
+        if not isinstance(value, bool):
+            raise ConfigError("must be true or false", key=self.key(name))
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self._data.get(name, default)
+        # bool is an int subclass: reject ``workers = true`` explicitly.
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(f"must be an integer between {low} and {high}", key=self.key(name))
+        return value
+
+    def seconds(self, name: str, default: float) -> float:
+        value = self._data.get(name, default)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 600:
+            raise ConfigError("must be a number of seconds above 0 and at most 600", key=self.key(name))
+        return float(value)
+
+    def url(self, name: str) -> str | None:
+        value = self.string(name)
+        if value is not None:
+            parts = urllib.parse.urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"must be an http:// or https:// URL, not {value!r}", key=self.key(name))
+        return value
+
+    def path(self, name: str) -> Path | None:
+        value = self.string(name)
+        return None if value is None else self._loader.resolve(value)
+
+    def address(self, name: str, value: object | None = None) -> str:
+        raw = self.raw(name) if value is None else value
+        key = self.key(name)
+        if not isinstance(raw, str) or not raw.strip():
+            raise ConfigError("must be an email address", key=key)
+        try:
+            return normalize_address(raw.strip())
+        except ValueError as exc:
+            raise ConfigError(f"{raw!r} is not a valid email address: {exc}", key=key) from None
+
+    def secret(self, name: str, *, required: bool) -> Secret | None:
+        """Read a secret given as ``name``, ``name_env`` or ``name_file`` (exactly one)."""
+        given = [k for k in (name, f"{name}_env", f"{name}_file") if k in self._data]
+        if len(given) > 1:
+            raise ConfigError(f"give only one of {', '.join(given)}", key=self.key(given[1]))
+        if not given:
+            if required:
+                raise ConfigError(f"is required (as {name}_env, {name}_file or {name})", key=self.key(name))
+            return None
+        key = given[0]
+        value = self._data[key]
+        if not isinstance(value, str) or not value:
+            # Never echo the value: it may be the secret itself.
+            raise ConfigError("must be a non-empty string", key=self.key(key))
+        if key.endswith("_env"):
+            return self._loader.secret_from_env(value, self.key(key))
+        if key.endswith("_file"):
+            return self._loader.secret_from_file(value, self.key(key))
+        self._loader.warnings.append(
+            f"{self.key(key)}: the secret is written in the configuration file; prefer {key}_env or {key}_file"
+        )
+        return Secret(value)
+
+    def required_secret(self, name: str) -> Secret:
+        secret = self.secret(name, required=True)
+        if secret is None:  # pragma: no cover - secret(required=True) raises first
+            raise ConfigError("is required", key=self.key(name))
+        return secret
+
+
+class _Loader:
+    """Builds a :class:`Config` from parsed TOML, one section at a time."""
+
+    def __init__(self, base: Path, environ: Mapping[str, str]) -> None:
+        self._base = base
+        self._environ = environ
+        self.warnings: list[str] = []
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self._base / path
+
+    def secret_from_env(self, variable: str, key: str) -> Secret:
+        value = self._environ.get(variable)
+        if value is None:
+            raise ConfigError(f"environment variable {variable} is not set", key=key)
+        if not value:
+            raise ConfigError(f"environment variable {variable} is empty", key=key)
+        return Secret(value)
+
+    def secret_from_file(self, name: str, key: str) -> Secret:
+        path = self.resolve(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}", key=key) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not UTF-8 text", key=key) from None
+        # Secret files written by editors or `echo` end with a newline that is not part of it.
+        value = text.rstrip("\r\n")
+        if not value:
+            raise ConfigError(f"{path} is empty", key=key)
+        return Secret(value)
+
+    def config(self, file: Path, data: Mapping[str, Any]) -> Config:
+        root = _Table(data, "", self)
+        root.only("source", "destination", "migration", "notify")
+        source = self.endpoint(_required_table(root, "source"))
+        destination = self.endpoint(_required_table(root, "destination"))
+        migration = self.migration(_required_table(root, "migration"))
+        notify = root.table("notify")
+        notifiers = self.notifiers(notify) if notify is not None else ()
+        return Config(file, source, destination, migration, notifiers)
+
+    def endpoint(self, table: _Table) -> EndpointConfig:
+        table.only("url", "profile", "auth", "impersonation", "verify_tls", "max_connections")
+        profile = cast(Profile, table.choice("profile", PROFILES, default="generic"))
+        url = table.url("url")
+        if url is None and profile not in _AUTODISCOVER_PROFILES:
+            raise ConfigError(f"is required for profile {profile!r} (it has no autodiscover)", key=table.key("url"))
+        auth_table = table.table("auth")
+        auth = self.auth(auth_table, profile) if auth_table is not None else None
+        impersonation = table.boolean("impersonation", default=auth is not None)
+        _check_impersonation(table, auth, impersonation)
+        limit = _EXCHANGE_ONLINE_MAX_CONNECTIONS if profile == "exchange-online" else _MAX_CONNECTIONS
+        max_connections = table.integer("max_connections", 4, 1, limit)
+        return EndpointConfig(url, profile, auth, impersonation, table.boolean("verify_tls", True), max_connections)
+
+    def auth(self, table: _Table, profile: str) -> Auth:
+        kind = table.choice("type", ("basic", "oauth2"))
+        if kind == "basic":
+            table.only("type", "username", secrets=("password",))
+            return BasicAuth(table.required_string("username"), table.required_secret("password"))
+        if profile == "workmail":
+            raise ConfigError("profile 'workmail' accepts only type = \"basic\"", key=table.key("type"))
+        table.only("type", "tenant_id", "client_id", "token_url", "scope", secrets=("client_secret",))
+        scope = table.string("scope")
+        return OAuth2ClientCredentials(
+            tenant_id=table.required_string("tenant_id"),
+            client_id=table.required_string("client_id"),
+            client_secret=table.required_secret("client_secret"),
+            token_url=table.url("token_url"),
+            **({"scope": scope} if scope else {}),
+        )
+
+    def migration(self, table: _Table) -> MigrationConfig:
+        table.only("accounts", "item_types", "mode", "since", "workers", "state", "report")
+        accounts = table.path("accounts")
+        if accounts is None:
+            raise ConfigError("is required (the accounts CSV file)", key=table.key("accounts"))
+        mode = cast(Mode, table.choice("mode", _MODES, default="full"))
+        since = _since(table)
+        if since is not None and mode != "full":
+            raise ConfigError(f'applies only to mode = "full" (mode is {mode!r})', key=table.key("since"))
+        return MigrationConfig(
+            accounts=accounts,
+            item_types=_item_types(table),
+            mode=mode,
+            since=since,
+            workers=table.integer("workers", 4, 1, _MAX_WORKERS),
+            state=self.resolve(table.string("state") or "migration.db"),
+            report=table.path("report"),
+        )
+
+    def notifiers(self, table: _Table) -> tuple[Notifier, ...]:
+        table.only("smtp", "webhook")
+        found: list[Notifier] = [self.smtp(t) for t in table.tables("smtp")]
+        found += [self.webhook(t) for t in table.tables("webhook")]
+        return tuple(found)
+
+    def smtp(self, table: _Table) -> SmtpNotifier:
+        table.only("host", "port", "security", "username", "sender", "recipients", "timeout", secrets=("password",))
+        security = table.choice("security", tuple(_SMTP_PORTS), default="starttls")
+        username = table.string("username")
+        password = table.secret("password", required=username is not None)
+        if password is not None and username is None:
+            raise ConfigError("is required when a password is given", key=table.key("username"))
+        return SmtpNotifier(
+            host=table.required_string("host"),
+            port=table.integer("port", _SMTP_PORTS[security], 1, 65535),
+            sender=table.address("sender"),
+            recipients=_recipients(table),
+            security=cast(Literal["starttls", "ssl", "none"], security),
+            username=username,
+            password=password,
+            timeout=table.seconds("timeout", 30),
+        )
+
+    def webhook(self, table: _Table) -> WebhookNotifier:
+        table.only("url", "timeout", secrets=("secret",))
+        url = table.url("url")
+        if url is None:
+            raise ConfigError("is required", key=table.key("url"))
+        return WebhookNotifier(url, secret=table.secret("secret", required=False), timeout=table.seconds("timeout", 10))
+
+
+def _required_table(root: _Table, name: str) -> _Table:
+    table = root.table(name)
+    if table is None:
+        raise ConfigError(f"the [{name}] table is required", key=name)
+    return table
+
+
+def _check_impersonation(table: _Table, auth: Auth | None, impersonation: bool) -> None:
+    if impersonation and auth is None:
+        raise ConfigError(
+            f"needs admin credentials in [{table.key('auth')}]; without them every account "
+            "brings its own credentials in the accounts file (impersonation = false)",
+            key=table.key("impersonation"),
+        )
+    if isinstance(auth, OAuth2ClientCredentials) and not impersonation:
+        # App-only tokens act for no user: EWS opens a mailbox with them only by impersonation.
+        raise ConfigError('app-only OAuth (type = "oauth2") needs impersonation = true', key=table.key("impersonation"))
+
+
+def _item_types(table: _Table) -> tuple[ItemType, ...]:
+    value = table.raw("item_types")
+    key = table.key("item_types")
+    if value is None:
+        return ALL_ITEM_TYPES
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"must be a non-empty list of {', '.join(ALL_ITEM_TYPES)}", key=key)
+    for item_type in value:
+        if item_type not in ALL_ITEM_TYPES:
+            raise ConfigError(f"unknown item type {item_type!r}; expected {', '.join(ALL_ITEM_TYPES)}", key=key)
+    if len(set(value)) != len(value):
+        raise ConfigError("lists an item type twice", key=key)
+    return tuple(cast(list[ItemType], value))
+
+
+def _since(table: _Table) -> dt.datetime | None:
+    value = table.raw("since")
+    key = table.key("since")
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            message = "a date-time needs a UTC offset, e.g. 2026-01-01T00:00:00Z (or give a plain date)"
+            raise ConfigError(message, key=key)
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(), tzinfo=dt.timezone.utc)
+    raise ConfigError("must be a TOML date (since = 2026-01-01) or offset date-time, without quotes", key=key)
+
+
+def _recipients(table: _Table) -> list[str]:
+    value = table.raw("recipients")
+    if not isinstance(value, list) or not value:
+        raise ConfigError("must be a non-empty list of email addresses", key=table.key("recipients"))
+    return [table.address(f"recipients[{i}]", item) for i, item in enumerate(value)]
