@@ -1,94 +1,133 @@
-"""What a backend (under a given profile) supports, as data the migrator reads."""
+"""What a backend (under a given profile) supports, as data the core reads.
+
+Every field says, in its metadata, how a source's and a destination's values meet on a route
+(the model is rclone's ``Features.Mask``):
+
+===============  ==================================================================================
+``both``         a feature the route has only if both sides have it (booleans: and; sets: intersection)
+``either``       a restriction that holds if either side has it (booleans: or)
+``destination``  what is written decides: the destination's value (size limits, what it keeps)
+``source``       what is read decides: the source's value (e.g. sync states for delta runs)
+``min``          the smaller of both; None means no limit
+===============  ==================================================================================
+
+:meth:`Capabilities.intersect` applies the rules; a backend adding a field adds its rule with
+it. Mappers apply the limits and lossy rules and log each change; backend converters are
+lossless or refuse an item. Connection facts (a server's API version, discovery) belong to
+the backend, not here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
 from groupmigrate.items import ALL_ITEM_TYPES, ItemType
 
-__all__ = ["Capabilities"]
+__all__ = ["BODY_FORMATS", "MEET_RULES", "Capabilities"]
+
+#: How two sides' values of one field meet; see the module docstring.
+MEET_RULES = ("both", "either", "destination", "source", "min")
+#: Body formats an item's text may be stored in.
+BODY_FORMATS = ("text", "html")
 
 
 def _item_types(value: Iterable[ItemType]) -> frozenset[ItemType]:
     return frozenset(value)
 
 
+def _formats(value: Iterable[str]) -> frozenset[str]:
+    formats = frozenset(value)
+    unknown = formats - set(BODY_FORMATS)
+    if unknown:
+        raise ValueError(f"body_formats: unknown format(s) {sorted(unknown)}; choose from {BODY_FORMATS}")
+    return formats
+
+
+def _meet(rule: str, default: Any, **kwargs: Any) -> Any:
+    assert rule in MEET_RULES
+    return attrs.field(default=default, metadata={"meet": rule, **kwargs.pop("metadata", {})}, **kwargs)
+
+
 @attrs.frozen
 class Capabilities:
     """Features and limits of one side of a migration.
 
-    Sizes are in bytes, None meaning no limit. The migrator intersects the source's and the
-    destination's capabilities (:meth:`intersect`) and mappers decide from the result.
+    Sizes are in bytes and counts are per item; None means no limit.
     """
 
     name: str = "generic"
-    item_types: frozenset[ItemType] = attrs.field(default=frozenset(ALL_ITEM_TYPES), converter=_item_types)
-    max_item_size: int | None = None
+    #: item types the side can hold
+    item_types: frozenset[ItemType] = _meet("both", frozenset(ALL_ITEM_TYPES), converter=_item_types)
+    #: largest item accepted
+    max_item_size: int | None = _meet("destination", None)
     #: messages whose attachments reach this total are not accepted (WorkMail: 23 MB)
-    max_attachment_size: int | None = None
-    supports_contact_photo: bool = True
-    supports_distribution_lists: bool = True
-    preserves_organizer: bool = True
-    preserves_attendee_status: bool = True
-    supports_note_color: bool = True
-    supports_sync_state: bool = False
-    rejects_invalid_urls: bool = False
-    rejects_x500_addresses: bool = False
-    #: EWS RequestServerVersion the server insists on, None when any is accepted
-    pinned_version: str | None = None
-    supports_autodiscover: bool = True
-    max_batch_items: int = 100
-    max_batch_bytes: int = 32 * 1024 * 1024
-    max_connections: int = 4
+    max_attachment_size: int | None = _meet("destination", None)
+    #: formats a body may be stored in; HTML arriving where only text is kept becomes text
+    body_formats: frozenset[str] = _meet("both", frozenset(BODY_FORMATS), converter=_formats)
+    #: a contact photo is shown as the contact's picture (else it is kept as an attachment)
+    supports_contact_photo: bool = _meet("both", True)
+    supports_distribution_lists: bool = _meet("both", True)
+    #: the organizer of an appointment can be set on create
+    preserves_organizer: bool = _meet("both", True)
+    #: attendees' responses can be set on create
+    preserves_attendee_status: bool = _meet("both", True)
+    supports_note_color: bool = _meet("both", True)
+    #: notes keep their created / modified times (else the destination sets them)
+    keeps_note_dates: bool = _meet("destination", True)
+    #: the side lists what changed since an opaque sync state (delta runs)
+    supports_sync_state: bool = _meet("source", False)
+    rejects_invalid_urls: bool = _meet("either", False)
+    rejects_x500_addresses: bool = _meet("either", False)
+    max_batch_items: int = _meet("min", 100)
+    max_batch_bytes: int = _meet("min", 32 * 1024 * 1024)
+    #: concurrent requests the server accepts from one client
+    max_connections: int = _meet("min", 4)
     #: the destination keeps a provenance stamp written with each created item and finds items
-    #: by it (EWS: a named extended property); without it a write whose outcome is unknown can
-    #: be reconciled only by exact content, or is logged as ambiguous
-    supports_provenance: bool = False
-    #: the destination stores a message's bytes exactly as given (IMAP), so a digest of the
-    #: MIME as sent identifies the copy
-    stores_exact_mime: bool = False
+    #: by it; without it a write whose outcome is unknown can be settled only by content
+    supports_provenance: bool = _meet("destination", False)
+    #: the destination stores a message's bytes exactly as given (IMAP)
+    stores_exact_mime: bool = _meet("destination", False)
     #: a folder may hold items of another type (a mail filed in Contacts), as Exchange allows
-    allows_mixed_folders: bool = False
-    #: most email addresses / web pages a contact keeps (None: no limit)
-    max_contact_emails: int | None = None
-    max_contact_websites: int | None = None
-    max_contact_addresses: int | None = None
-
-    @property
-    def needs_pinned_version(self) -> bool:
-        return self.pinned_version is not None
+    allows_mixed_folders: bool = _meet("destination", False)
+    #: most email addresses / web pages / postal addresses / phone numbers a contact keeps
+    max_contact_emails: int | None = _meet("destination", None)
+    max_contact_websites: int | None = _meet("destination", None)
+    max_contact_addresses: int | None = _meet("destination", None)
+    max_contact_phones: int | None = _meet("destination", None)
 
     def intersect(self, other: Capabilities) -> Capabilities:
-        """What holds on a route from ``self`` (source) to ``other`` (destination).
+        """What holds on a route from ``self`` (source) to ``other`` (destination), by each
+        field's rule (see the module docstring)."""
+        values: dict[str, Any] = {"name": f"{self.name}->{other.name}"}
+        for field in attrs.fields(Capabilities):
+            rule = field.metadata.get("meet")
+            if rule is None:
+                continue
+            mine, theirs = getattr(self, field.name), getattr(other, field.name)
+            values[field.name] = _apply(rule, mine, theirs)
+        return Capabilities(**values)
 
-        Features are those both sides have; size limits and version pins are the
-        destination's; batch sizes and connection counts the smaller of both.
-        """
-        return Capabilities(
-            name=f"{self.name}->{other.name}",
-            item_types=self.item_types & other.item_types,
-            # what the source already holds is readable; only the destination limits what is written
-            max_item_size=other.max_item_size,
-            max_attachment_size=other.max_attachment_size,
-            supports_contact_photo=self.supports_contact_photo and other.supports_contact_photo,
-            supports_distribution_lists=self.supports_distribution_lists and other.supports_distribution_lists,
-            preserves_organizer=self.preserves_organizer and other.preserves_organizer,
-            preserves_attendee_status=self.preserves_attendee_status and other.preserves_attendee_status,
-            supports_note_color=self.supports_note_color and other.supports_note_color,
-            supports_sync_state=self.supports_sync_state,
-            rejects_invalid_urls=self.rejects_invalid_urls or other.rejects_invalid_urls,
-            rejects_x500_addresses=self.rejects_x500_addresses or other.rejects_x500_addresses,
-            pinned_version=other.pinned_version,
-            supports_autodiscover=other.supports_autodiscover,
-            max_batch_items=min(self.max_batch_items, other.max_batch_items),
-            max_batch_bytes=min(self.max_batch_bytes, other.max_batch_bytes),
-            max_connections=min(self.max_connections, other.max_connections),
-            supports_provenance=other.supports_provenance,
-            stores_exact_mime=other.stores_exact_mime,
-            allows_mixed_folders=other.allows_mixed_folders,
-            max_contact_emails=other.max_contact_emails,
-            max_contact_websites=other.max_contact_websites,
-            max_contact_addresses=other.max_contact_addresses,
-        )
+    def describe(self) -> dict[str, Any]:
+        """Every field as plain data (for ``groupmigrate backends`` and reports)."""
+        out: dict[str, Any] = {}
+        for field in attrs.fields(Capabilities):
+            value = getattr(self, field.name)
+            out[field.name] = sorted(value) if isinstance(value, frozenset) else value
+        return out
+
+
+def _apply(rule: str, mine: Any, theirs: Any) -> Any:
+    if rule == "both":
+        return mine & theirs if isinstance(mine, frozenset) else (mine and theirs)
+    if rule == "either":
+        return mine or theirs
+    if rule == "destination":
+        return theirs
+    if rule == "source":
+        return mine
+    if mine is None or theirs is None:  # "min": None is no limit
+        return theirs if mine is None else mine
+    return min(mine, theirs)

@@ -1,13 +1,26 @@
-"""Small, tolerant helpers over raw MIME bytes (never rewrite a message)."""
+"""Small, tolerant helpers over raw MIME bytes and bodies (never rewrite a message)."""
 
 from __future__ import annotations
 
 import email.header
 import email.parser
 import email.policy
+import html
+import re
 from collections.abc import Iterator
 
-__all__ = ["attachment_sizes", "decode_header"]
+__all__ = ["attachment_sizes", "decode_header", "html_to_text"]
+
+_HTML_DROP = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_BREAK = re.compile(r"<(?:br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<[^>]*>")
+
+
+def html_to_text(value: str) -> str:
+    """The text of an HTML body: head, style and script dropped, tags removed, entities
+    decoded, a line break where a paragraph, break or row ended."""
+    text = _HTML_BREAK.sub("\n", _HTML_DROP.sub(" ", value))
+    return html.unescape(_HTML_TAG.sub(" ", text)).strip()
 
 
 def decode_header(value: object) -> str:

@@ -52,7 +52,6 @@ import email.policy
 import email.utils
 import enum
 import hashlib
-import html
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -60,6 +59,7 @@ from collections.abc import Iterable
 import attrs
 
 from groupmigrate.items import Contact, Event, Item, Message, Note, Task
+from groupmigrate.mime import html_to_text
 from groupmigrate.headers import HeaderBlock, collapse, decode_words
 
 __all__ = [
@@ -78,8 +78,6 @@ _SEP = "\x1f"  # between hashed fields, so ("ab", "c") and ("a", "bc") differ
 _PRIMARY_HEX = 32
 _DETAIL_HEX = 16
 _BOUNDARY_VALUE = re.compile(rb'\s*=\s*(?:"([^"\r\n]+)"|([^\s;"]+))')
-_HTML_DROP = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_HTML_TAG = re.compile(r"<[^>]*>")
 _WHITESPACE = re.compile(r"\s+")
 _ANGLE_ADDRESS = re.compile(r"<([^<>]*@[^<>]*)>")
 # addr-specs in an address list; display names and comments never hold an unquoted "@"
@@ -175,7 +173,7 @@ def _body(value: str | None) -> str:
     """A digest of the text of a body, the same for HTML and its re-rendering by a server."""
     text = value or ""
     if "<" in text and ">" in text:
-        text = html.unescape(_HTML_TAG.sub(" ", _HTML_DROP.sub(" ", text)))
+        text = html_to_text(text)
     return hashlib.blake2b(_text(text).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 

@@ -31,7 +31,8 @@ _MB = 1024 * 1024
 def _capabilities(**kwargs: Any) -> Capabilities:
     """Capabilities with what every EWS server shares, and ``kwargs``."""
     return Capabilities(
-        allows_mixed_folders=True, max_contact_emails=3, max_contact_websites=1, stores_exact_mime=False, **kwargs
+        allows_mixed_folders=True, max_contact_emails=3, max_contact_websites=1, max_contact_addresses=3,
+        stores_exact_mime=False, keeps_note_dates=False, **kwargs
     )
 
 
@@ -99,8 +100,6 @@ PROFILES: dict[str, EWSProfile] = {
             preserves_attendee_status=False,
             rejects_invalid_urls=True,
             rejects_x500_addresses=True,
-            pinned_version="Exchange2010_SP2",
-            supports_autodiscover=False,
             max_batch_bytes=25 * _MB,
         ),
         pinned_version="Exchange2010_SP2",

@@ -15,6 +15,7 @@ import attrs
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Event
+from groupmigrate.mime import html_to_text
 from groupmigrate.core.mappers._base import CHANGED, DROPPED, NOTICE, Change, MapContext, MapResult
 from groupmigrate.core.mappers._common import drop_fields, notice_once, unsupported_fields
 
@@ -51,6 +52,10 @@ def map_event(event: Event, caps: Capabilities, ctx: MapContext) -> MapResult:
     if not caps.preserves_attendee_status:
         event, more = _drop_responses(event, ctx)
         changes += more
+    if event.body_is_html and "html" not in caps.body_formats:
+        event = attrs.evolve(event, body=html_to_text(event.body or ""), body_is_html=False)
+        ctx.count(CHANGED, "body", label="HTML bodies stored as text")
+        changes.append(Change(CHANGED, "body", "the HTML body was stored as plain text: the destination keeps text only"))
     item, dropped = drop_fields(event, unsupported_fields(event, caps, ctx), ctx)
     return MapResult(item, changes=changes + dropped)
 

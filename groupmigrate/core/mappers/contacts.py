@@ -69,6 +69,7 @@ def fit_to_limits(contact: Contact, caps: Capabilities) -> tuple[Contact, list[C
         ("emails", caps.max_contact_emails, "e-mail address"),
         ("websites", caps.max_contact_websites, "web page"),
         ("addresses", caps.max_contact_addresses, "postal address"),
+        ("phones", caps.max_contact_phones, "phone number"),
     ):
         values = getattr(contact, field)
         if limit is None or len(values) <= limit:
@@ -76,7 +77,8 @@ def fit_to_limits(contact: Contact, caps: Capabilities) -> tuple[Contact, list[C
         updates[field] = values[:limit]
         for value in values[limit:]:
             shown = value if isinstance(value, str) else ", ".join(
-                str(v) for v in (value.label, value.street, value.city, value.country) if v
+                str(v) for v in (value.label, getattr(value, "number", None), getattr(value, "street", None),
+                                 getattr(value, "city", None), getattr(value, "country", None)) if v
             )  # fmt: skip
             changes.append(Change(DROPPED, field, f"{noun} {shown!r} dropped: the destination keeps {limit} per contact"))
     return (attrs.evolve(contact, **updates) if updates else contact), changes

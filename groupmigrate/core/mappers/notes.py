@@ -9,7 +9,11 @@ from groupmigrate.core.mappers._common import drop_fields, unsupported_fields
 
 __all__ = ["map_note"]
 
-_MESSAGES = {"color": "the destination does not store note colours"}
+_MESSAGES = {
+    "color": "the destination does not store note colours",
+    "created": "the destination sets a note's created time itself",
+    "modified": "the destination sets a note's modified time itself",
+}
 
 
 def map_note(note: Note, caps: Capabilities, ctx: MapContext) -> MapResult:
@@ -26,6 +30,6 @@ def map_note(note: Note, caps: Capabilities, ctx: MapContext) -> MapResult:
     Returns:
         The note to create.
     """
-    also = () if caps.supports_note_color else ("color",)
+    also = (() if caps.supports_note_color else ("color",)) + (() if caps.keeps_note_dates else ("created", "modified"))
     item, changes = drop_fields(note, unsupported_fields(note, caps, ctx, also), ctx, _MESSAGES)
     return MapResult(item, changes=changes)
