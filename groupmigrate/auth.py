@@ -1,13 +1,18 @@
-"""Credentials. Secrets are kept out of ``repr()``, ``str()`` and equality output."""
+"""Credentials. Secrets are kept out of ``repr()``, ``str()`` and equality output.
+
+Every kind of credentials derives from :class:`Credentials`; a backend names the kinds it
+accepts (``Backend.credentials``), and a backend shipped in another package may bring kinds
+of its own by deriving from it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
-__all__ = ["Auth", "BasicAuth", "OAuth2ClientCredentials", "TokenProvider", "Secret"]
+__all__ = ["Auth", "BasicAuth", "Credentials", "OAuth2ClientCredentials", "TokenProvider", "Secret"]
 
 
 @attrs.frozen(repr=False, eq=False)
@@ -38,21 +43,31 @@ def _secret(value: str | Secret) -> Secret:
     return value if isinstance(value, Secret) else Secret(value)
 
 
+class Credentials:
+    """Base of every kind of credentials; ``kind`` is the name configuration files use."""
+
+    kind: ClassVar[str] = ""
+
+
 @attrs.frozen
-class BasicAuth:
+class BasicAuth(Credentials):
     """User name and password (EWS Basic authentication)."""
+
+    kind: ClassVar[str] = "basic"
 
     username: str
     password: Secret = attrs.field(converter=_secret)
 
 
 @attrs.frozen
-class OAuth2ClientCredentials:
+class OAuth2ClientCredentials(Credentials):
     """App-only OAuth 2.0 for Exchange Online (client credentials grant, full_access_as_app).
 
     ``token_url`` defaults to Microsoft's endpoint for ``tenant_id``; point it elsewhere for
     a test server or a national cloud.
     """
+
+    kind: ClassVar[str] = "oauth2"
 
     tenant_id: str
     client_id: str
@@ -66,13 +81,16 @@ class OAuth2ClientCredentials:
 
 
 @attrs.frozen
-class TokenProvider:
+class TokenProvider(Credentials):
     """An embedder's own token source: ``get_token()`` returns a valid bearer access token.
 
     It is called again whenever the server rejects the current token.
     """
 
+    kind: ClassVar[str] = "token"
+
     get_token: Callable[[], str] = attrs.field(repr=False)
 
 
-Auth = BasicAuth | OAuth2ClientCredentials | TokenProvider
+#: Any credentials (kept as an alias of :class:`Credentials` for annotations).
+Auth = Credentials

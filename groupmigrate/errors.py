@@ -58,6 +58,8 @@ class ConfigError(GroupmigrateError):
     def __init__(self, message: str, key: str | None = None) -> None:
         super().__init__(f"{key}: {message}" if key else message)
         self.key = key
+        #: the message without the key
+        self.detail = message
 
 
 class AccountsFileError(GroupmigrateError):

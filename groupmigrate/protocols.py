@@ -4,7 +4,9 @@ A backend offers a :class:`Source` or :class:`Destination` for one server endpoi
 a mailbox on it gives a :class:`SourceMailbox` or :class:`DestinationMailbox`, the object
 that does the work for one account. What a backend can do is data (:class:`Capabilities`),
 not a set of exceptions to catch. Optional abilities are separate protocols
-(:class:`SupportsSyncState`, :class:`SupportsProvenance`) checked with ``isinstance``.
+(:class:`SupportsSyncState`, :class:`SupportsProvenance`, :class:`SupportsFolderRename`,
+:class:`SupportsAddressResolution`, :class:`SupportsQuota`) checked with ``isinstance``; the
+core never checks for a concrete backend class.
 
 Writes are made once: a backend never repeats a write itself. It classifies each outcome
 (see :class:`CreateResult`) and the migrator's executor decides about retries, waits and
@@ -31,8 +33,10 @@ __all__ = [
     "DestinationMailbox",
     "Source",
     "SourceMailbox",
+    "SupportsAddressResolution",
     "SupportsFolderRename",
     "SupportsProvenance",
+    "SupportsQuota",
     "SupportsSyncState",
     "SyncResult",
 ]
@@ -91,10 +95,15 @@ class SourceMailbox(Protocol):
         left out (the caller notices from the ``source_id`` of what comes back).
         """
 
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsAddressResolution(Protocol):
+    """A source that can turn its own internal addresses (Exchange X500/EX) into SMTP addresses."""
+
     def resolve_addresses(self, addresses: Iterable[str]) -> dict[str, str | None]:
         """Map X500/EX addresses to SMTP addresses; None for those that cannot be resolved."""
-
-    def close(self) -> None: ...
 
 
 @runtime_checkable
@@ -157,10 +166,15 @@ class DestinationMailbox(Protocol):
 
     def count(self, folder: Folder) -> int: ...
 
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsQuota(Protocol):
+    """A destination that tells how much a mailbox can still take."""
+
     def free_space(self) -> int | None:
         """Bytes the mailbox can still take, None when the server does not say."""
-
-    def close(self) -> None: ...
 
 
 @runtime_checkable

@@ -30,8 +30,8 @@ from groupmigrate.errors import AccessError, GroupmigrateError, StateError, Tran
 from groupmigrate.items import ALL_ITEM_TYPES, Folder, Item, ItemRef, ItemType
 from groupmigrate.core.mappers import MapContext
 from groupmigrate.protocols import (
-    Destination, DestinationMailbox, Source, SourceMailbox, SupportsFolderRename, SupportsProvenance,
-    SupportsSyncState,
+    Destination, DestinationMailbox, Source, SourceMailbox, SupportsAddressResolution, SupportsFolderRename,
+    SupportsProvenance, SupportsQuota, SupportsSyncState,
 )  # fmt: skip
 from groupmigrate.core.sanitize import Sanitizer
 from groupmigrate.core.state import FolderState, ItemMapping, StateStore
@@ -145,7 +145,7 @@ def analyze(
                 src.close()
             dst = destination.open_mailbox(pair.destination, pair.destination_auth)
             try:
-                free = dst.free_space()
+                free = dst.free_space() if isinstance(dst, SupportsQuota) else None
             finally:
                 dst.close()
         except GroupmigrateError as exc:
@@ -266,7 +266,7 @@ def prepare_account(
     executor.read(executor.source, what, work.source.check)
     executor.read(executor.destination, what, work.destination.check)
     work.context = MapContext(owner=pair.destination)
-    resolver = getattr(work.source, "resolve_addresses", None)
+    resolver = work.source.resolve_addresses if isinstance(work.source, SupportsAddressResolution) else None
     work.sanitizer = Sanitizer(resolver=resolver, mapping=address_map)
     by_id = {f.folder_id: f for f in executor.read(executor.destination, str(pair), work.destination.folders) if f.folder_id}
     for folder in executor.read(executor.source, str(pair), work.source.folders):

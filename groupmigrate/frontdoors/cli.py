@@ -30,7 +30,7 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CHECK, EXIT_LOCKED, EXIT_CANCELLED = 0,
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="groupmigrate",
-        description="Move whole mailboxes between groupware servers (Exchange / Exchange Online → Amazon WorkMail).",
+        description="Move whole mailboxes between groupware servers (see 'groupmigrate backends' for the routes installed).",
         epilog=(
             "Exit codes: 0 done, 1 some items failed, 2 usage/config error, 3 check failed, "
             "4 state file in use by another process, 130 cancelled."
@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     report.add_argument("--json", action="store_true", help="print JSON")
     report.add_argument("--html", metavar="FILE", help="write a self-contained HTML page")
+
+    backends = sub.add_parser("backends", help="list the installed backends, their options, profiles and capabilities")
+    backends.add_argument("name", nargs="?", help="show only this backend, with every capability of each profile")
+    backends.add_argument("--json", action="store_true", help="print JSON")
 
     runs = sub.add_parser("runs", help="list the runs recorded in a state file, one per line")
     runs.add_argument("state", help="state file (e.g. migration.db)")
@@ -114,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "runs":
             return _runs(args)
+        if args.command == "backends":
+            return _backends(args)
         return _with_config(args)
     except GroupmigrateError as exc:
         print(f"groupmigrate: error: {exc}", file=sys.stderr)
@@ -167,6 +173,42 @@ def _runs(args: argparse.Namespace) -> int:
     else:
         for summary in summaries:
             print(summary.line())
+    return EXIT_OK
+
+
+def _backends(args: argparse.Namespace) -> int:
+    from groupmigrate.plugins import available_backends, get_backend
+
+    found = {args.name: get_backend(args.name)} if args.name else available_backends()
+    described: dict[str, dict[str, Any]] = {
+        name: {
+            "summary": b.summary,
+            "source": b.source is not None,
+            "destination": b.destination is not None,
+            "credentials": list(b.credentials),
+            "options": [{"name": o.name, "kind": o.kind, "required": o.required, "help": o.help} for o in b.options],
+            "default_profile": b.default_profile,
+            "profiles": {p: caps.describe() for p, caps in b.profiles.items()},
+        }
+        for name, b in sorted(found.items())
+    }
+    if args.json:
+        print(json.dumps(described, indent=2, default=str))
+        return EXIT_OK
+    for name, info in described.items():
+        sides = " and ".join(s for s in ("source", "destination") if info[s])
+        print(f"{name}: {info['summary']} ({sides})")
+        print(f"  options: {', '.join(o['name'] + ('*' if o['required'] else '') for o in info['options']) or '-'}")
+        print(f"  credentials: {', '.join(info['credentials']) or '-'}")
+        for profile, caps in info["profiles"].items():
+            marker = " (default)" if profile == info["default_profile"] else ""
+            if args.name:
+                print(f"  profile {profile}{marker}:")
+                for key, value in caps.items():
+                    print(f"    {key} = {value}")
+            else:
+                kinds = ", ".join(caps["item_types"])
+                print(f"  profile {profile}{marker}: {kinds}; provenance stamps {'yes' if caps['supports_provenance'] else 'no'}")
     return EXIT_OK
 
 
@@ -225,7 +267,7 @@ def _migrate(migrator: Any, pairs: Any, mode: str, config: Any, as_json: bool) -
     notifiers = list(config.notifiers)
     run_info = RunInfo(
         mode=mode, item_types=tuple(config.migration.item_types), since=config.migration.since,
-        source=config.source.url or config.source.profile, destination=config.destination.url or config.destination.profile,
+        source=config.source.describe(), destination=config.destination.describe(),
     )  # fmt: skip
     notify_all(notifiers, "submitted", pairs, run_info=run_info)
     notify_all(notifiers, "started", pairs, run_info=run_info)

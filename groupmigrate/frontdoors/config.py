@@ -18,7 +18,6 @@ relative to the directory of the configuration file.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import os
 import tomllib  # Python 3.11+: the package requires 3.11 for it
 import urllib.parse
@@ -34,10 +33,10 @@ from groupmigrate.auth import Auth, BasicAuth, OAuth2ClientCredentials, Secret
 from groupmigrate.errors import ConfigError
 from groupmigrate.items import ALL_ITEM_TYPES, ItemType
 from groupmigrate.frontdoors.notify import Notifier, SmtpNotifier, WebhookNotifier
+from groupmigrate.plugins import Backend, Settings, get_backend
 from groupmigrate.protocols import Destination, Source
 
 __all__ = [
-    "PROFILES",
     "Config",
     "EndpointConfig",
     "InsecureConfigWarning",
@@ -45,16 +44,8 @@ __all__ = [
     "load_config",
 ]
 
-Profile = Literal["generic", "exchange", "exchange-online", "workmail"]
 Mode = Literal["full", "trial", "delta"]
-#: The server profiles an endpoint can name.
-PROFILES: tuple[str, ...] = get_args(Profile)
 _MODES: tuple[str, ...] = get_args(Mode)
-#: Profiles that find their EWS URL by autodiscover when ``url`` is left out.
-_AUTODISCOVER_PROFILES = ("exchange", "exchange-online")
-#: Exchange Online's EWSMaxConcurrency: more parallel connections are refused.
-_EXCHANGE_ONLINE_MAX_CONNECTIONS = 27
-_MAX_CONNECTIONS = 64
 _MAX_WORKERS = 64
 _SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
@@ -67,43 +58,51 @@ class InsecureConfigWarning(UserWarning):
 class EndpointConfig:
     """One server endpoint: the ``[source]`` or ``[destination]`` table.
 
+    ``backend`` names an installed backend (``groupmigrate backends`` lists them; ``ews`` when
+    the table names none, as files written for earlier versions do); the table's other keys
+    are that backend's options, checked against its schema.
+
     Attributes:
-        url: The EWS URL, or None to find it by autodiscover (Exchange profiles only).
-        profile: ``generic``, ``exchange``, ``exchange-online`` or ``workmail``.
+        backend: The backend's name.
+        profile: One of the backend's profiles.
         auth: The endpoint's own credentials (an admin with impersonation, or app-only
             OAuth); None when every account brings its own in the accounts file.
-        impersonation: Open each mailbox by impersonation with ``auth``.
-        verify_tls: Check the server's TLS certificate.
-        max_connections: Parallel connections to this server at most.
+        options: The backend's options, checked and completed.
     """
 
-    url: str | None
-    profile: Profile
+    backend: str
+    profile: str
     auth: Auth | None
-    impersonation: bool = True
-    verify_tls: bool = True
-    max_connections: int = 4
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        # ``endpoint.url``, ``endpoint.max_connections``...: the backend's options read as attributes.
+        try:
+            options = object.__getattribute__(self, "options")
+        except AttributeError:
+            raise AttributeError(name) from None
+        if name in options:
+            return options[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r} (backend {self.backend!r} has no such option)")
+
+    def settings(self) -> Settings:
+        return Settings(self.backend, self.profile, self.options, self.auth)
 
     def build_source(self) -> Source:
-        """Create the EWS source for this endpoint (imports the EWS backend on first use)."""
-        # Imported here so that the core stays importable without exchangelib.
-        ews = importlib.import_module("groupmigrate.backends.ews")
-        return cast(Source, ews.EWSSource(**self._backend_arguments()))
+        """Create the source for this endpoint (imports the backend's libraries on first use)."""
+        return get_backend(self.backend).build_source(self.settings())
 
     def build_destination(self) -> Destination:
-        """Create the EWS destination for this endpoint (imports the EWS backend on first use)."""
-        ews = importlib.import_module("groupmigrate.backends.ews")
-        return cast(Destination, ews.EWSDestination(**self._backend_arguments()))
+        """Create the destination for this endpoint (imports the backend's libraries on first use)."""
+        return get_backend(self.backend).build_destination(self.settings())
 
-    def _backend_arguments(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "auth": self.auth,
-            "impersonation": self.impersonation,
-            "profile": self.profile,
-            "verify_tls": self.verify_tls,
-            "max_connections": self.max_connections,
-        }
+    def describe(self) -> str:
+        """How the endpoint is named in messages: its URL, file or profile (never a secret)."""
+        for name in ("url", "file", "host"):
+            value = self.options.get(name)
+            if value:
+                return str(value)
+        return f"{self.backend}:{self.profile}"
 
 
 @attrs.frozen
@@ -158,9 +157,9 @@ class Config:
             AccountsFileError: The accounts file has problems.
         """
         sides: list[Side] = []
-        if self.source.auth is None:
+        if self.source.auth is None and get_backend(self.source.backend).requires_credentials:
             sides.append("source")
-        if self.destination.auth is None:
+        if self.destination.auth is None and get_backend(self.destination.backend).requires_credentials:
             sides.append("destination")
         return read_accounts_csv(self.migration.accounts, require_auth=sides)
 
@@ -380,26 +379,35 @@ class _Loader:
         return Config(file, source, destination, migration, notifiers)
 
     def endpoint(self, table: _Table) -> EndpointConfig:
-        table.only("url", "profile", "auth", "impersonation", "verify_tls", "max_connections")
-        profile = cast(Profile, table.choice("profile", PROFILES, default="generic"))
-        url = table.url("url")
-        if url is None and profile not in _AUTODISCOVER_PROFILES:
-            raise ConfigError(f"is required for profile {profile!r} (it has no autodiscover)", key=table.key("url"))
+        name = table.string("backend", default="ews") or "ews"
+        try:
+            backend = get_backend(name)
+        except ConfigError as exc:
+            raise ConfigError(exc.detail, key=table.key("backend")) from None
+        secrets = tuple(o.name for o in backend.options if o.kind == "secret")
+        table.only("backend", "profile", "auth", *(o.name for o in backend.options if o.kind != "secret"), secrets=secrets)
+        profile = table.string("profile")
         auth_table = table.table("auth")
-        auth = self.auth(auth_table, profile) if auth_table is not None else None
-        impersonation = table.boolean("impersonation", default=auth is not None)
-        _check_impersonation(table, auth, impersonation)
-        limit = _EXCHANGE_ONLINE_MAX_CONNECTIONS if profile == "exchange-online" else _MAX_CONNECTIONS
-        max_connections = table.integer("max_connections", 4, 1, limit)
-        return EndpointConfig(url, profile, auth, impersonation, table.boolean("verify_tls", True), max_connections)
+        auth = self.auth(auth_table, backend) if auth_table is not None else None
+        values: dict[str, Any] = {}
+        for option in backend.options:
+            if option.kind == "secret":
+                values[option.name] = table.secret(option.name, required=False)
+            elif option.kind == "path":
+                values[option.name] = table.path(option.name)
+            elif table.raw(option.name) is not None:
+                values[option.name] = table.raw(option.name)
+        try:
+            settings = backend.settings(values, profile, auth)
+        except ConfigError as exc:
+            raise ConfigError(exc.detail, key=table.key(exc.key or "backend")) from None
+        return EndpointConfig(backend.name, settings.profile, auth, dict(settings.options))
 
-    def auth(self, table: _Table, profile: str) -> Auth:
-        kind = table.choice("type", ("basic", "oauth2"))
+    def auth(self, table: _Table, backend: Backend) -> Auth:
+        kind = table.choice("type", tuple(k for k in backend.credentials if k in ("basic", "oauth2")))
         if kind == "basic":
             table.only("type", "username", secrets=("password",))
             return BasicAuth(table.required_string("username"), table.required_secret("password"))
-        if profile == "workmail":
-            raise ConfigError("profile 'workmail' accepts only type = \"basic\"", key=table.key("type"))
         table.only("type", "tenant_id", "client_id", "token_url", "scope", secrets=("client_secret",))
         scope = table.string("scope")
         return OAuth2ClientCredentials(
@@ -466,18 +474,6 @@ def _required_table(root: _Table, name: str) -> _Table:
     if table is None:
         raise ConfigError(f"the [{name}] table is required", key=name)
     return table
-
-
-def _check_impersonation(table: _Table, auth: Auth | None, impersonation: bool) -> None:
-    if impersonation and auth is None:
-        raise ConfigError(
-            f"needs admin credentials in [{table.key('auth')}]; without them every account "
-            "brings its own credentials in the accounts file (impersonation = false)",
-            key=table.key("impersonation"),
-        )
-    if isinstance(auth, OAuth2ClientCredentials) and not impersonation:
-        # App-only tokens act for no user: EWS opens a mailbox with them only by impersonation.
-        raise ConfigError('app-only OAuth (type = "oauth2") needs impersonation = true', key=table.key("impersonation"))
 
 
 def _item_types(table: _Table) -> tuple[ItemType, ...]:

@@ -388,33 +388,37 @@ def test_missing_config_file(tmp_path: Path) -> None:
 # Building the backends
 
 
-def test_build_source_and_destination_pass_the_endpoint(write: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, dict[str, Any]]] = []
+def test_build_source_and_destination_go_through_the_installed_backend(write: Any) -> None:
+    from groupmigrate.backends.ews import EWSDestination, EWSSource
 
-    def recorder(side: str, result: str) -> Any:
-        def build(**kwargs: Any) -> str:
-            calls.append((side, kwargs))
-            return result
-
-        return build
-
-    fake: Any = types.ModuleType("groupmigrate.backends.ews")
-    fake.EWSSource, fake.EWSDestination = recorder("source", "SRC"), recorder("destination", "DST")
-    monkeypatch.setitem(sys.modules, "groupmigrate.backends.ews", fake)
     config = load(write(edited({"source.max_connections": 8, "destination.verify_tls": False})))
-    assert config.source.build_source() == "SRC"
-    assert config.destination.build_destination() == "DST"
-    assert calls[0] == ("source", {
-        "url": "https://outlook.office365.com/EWS/Exchange.asmx", "auth": config.source.auth,
-        "impersonation": True, "profile": "exchange-online", "verify_tls": True, "max_connections": 8,
-    })  # fmt: skip
-    assert calls[1][1]["verify_tls"] is False and calls[1][1]["profile"] == "workmail"
+    assert (config.source.backend, config.destination.backend) == ("ews", "ews")  # the default when absent
+    source, destination = config.source.build_source(), config.destination.build_destination()
+    assert isinstance(source, EWSSource) and isinstance(destination, EWSDestination)
+    assert source.url == "https://outlook.office365.com/EWS/Exchange.asmx" and source.settings.auth == config.source.auth
+    assert source.settings.impersonation and source.settings.verify_tls and source.capabilities.max_connections == 8
+    assert source.settings.profile.name == "exchange-online"
+    assert destination.settings.verify_tls is False and destination.settings.profile.name == "workmail"
 
 
-def test_endpoint_config_is_frozen() -> None:
-    endpoint = EndpointConfig(url=None, profile="exchange", auth=None, impersonation=False)
+def test_endpoint_config_is_frozen_and_reads_options_as_attributes() -> None:
+    endpoint = EndpointConfig(backend="ews", profile="exchange", auth=None, options={"url": None, "impersonation": False})
+    assert endpoint.url is None and endpoint.impersonation is False
     with pytest.raises(AttributeError):
         endpoint.url = "x"  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="no such option"):
+        endpoint.folder  # noqa: B018
+
+
+def test_an_unknown_backend_names_the_key_and_what_is_installed(write: Any) -> None:
+    with pytest.raises(ConfigError, match=r"source\.backend: no backend 'imap4' is installed \(installed: .*'ews'.*'memory'"):
+        load(write(edited({"source.backend": "imap4"})))
+
+
+def test_a_key_of_another_backend_is_refused_with_its_name(write: Any) -> None:
+    with pytest.raises(ConfigError, match=r"destination\.url: unknown key"):
+        load(write(edited({"destination.backend": "memory", "destination.profile": DELETE, "destination.auth": DELETE,
+                           "destination.impersonation": DELETE, "destination.verify_tls": DELETE})))  # fmt: skip
 
 
 def test_config_module_does_not_import_exchangelib() -> None:

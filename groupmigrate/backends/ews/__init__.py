@@ -19,8 +19,29 @@ provenance stamp with each item where the profile keeps it and finds items by it
 (:class:`~groupmigrate.protocols.SupportsProvenance`).
 """
 
-from groupmigrate.backends.ews.destination import EWSDestination, EWSDestinationMailbox
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from groupmigrate.backends.ews.profiles import PROFILES, EWSProfile
-from groupmigrate.backends.ews.source import EWSSource, EWSSourceMailbox
+
+if TYPE_CHECKING:
+    from groupmigrate.backends.ews.destination import EWSDestination, EWSDestinationMailbox
+    from groupmigrate.backends.ews.source import EWSSource, EWSSourceMailbox
 
 __all__ = ["PROFILES", "EWSDestination", "EWSDestinationMailbox", "EWSProfile", "EWSSource", "EWSSourceMailbox"]
+
+# exchangelib is imported when a class that needs it is first used, so that listing the
+# installed backends (``groupmigrate backends``) and reading profiles stay light.
+_LAZY = {
+    "EWSDestination": "destination", "EWSDestinationMailbox": "destination",
+    "EWSSource": "source", "EWSSourceMailbox": "source",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

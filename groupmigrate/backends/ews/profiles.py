@@ -62,6 +62,7 @@ PROFILES: dict[str, EWSProfile] = {
         name="generic",
         capabilities=_capabilities(name="generic", preserves_organizer=False, supports_provenance=False),
         page_size=100,
+        autodiscover=False,  # an unknown server: give its URL
     ),
     "exchange": EWSProfile(
         name="exchange",

@@ -10,9 +10,11 @@ or after applying them, the way a real link fails.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
+import os
+import pickle
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 import attrs
 
@@ -20,9 +22,10 @@ from groupmigrate.auth import Auth, BasicAuth
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.errors import AuthenticationError, GroupmigrateError, MailboxNotFound
 from groupmigrate.items import Folder, Item, ItemRef, ItemType, Message
+from groupmigrate.plugins import Backend, Option, Settings
 from groupmigrate.protocols import CreateResult
 
-__all__ = ["MemoryDestination", "MemoryServer", "MemorySource"]
+__all__ = ["BACKEND", "MEMORY_CAPABILITIES", "MemoryDestination", "MemoryServer", "MemorySource"]
 
 _ROLE_PATHS: dict[str, tuple[tuple[str, ...], ItemType]] = {
     "inbox": (("Inbox",), "mail"),
@@ -48,11 +51,19 @@ class _Mailbox:
 
 
 class MemoryServer:
-    """Mailboxes in memory. ``operations`` lists ``(mailbox, operation, is_write)``."""
+    """Mailboxes in memory. ``operations`` lists ``(mailbox, operation, is_write)``.
 
-    def __init__(self) -> None:
+    Args:
+        file: keep the mailboxes in this file: loaded when it exists, saved after every write
+            (so that separate processes, e.g. the command line, can use the same mailboxes).
+    """
+
+    def __init__(self, file: str | os.PathLike[str] | None = None) -> None:
         self._mailboxes: dict[str, _Mailbox] = {}
-        self._ids = itertools.count(1)
+        self._next_id = 1
+        self.file = Path(file) if file is not None else None
+        if self.file is not None and self.file.exists():
+            self._mailboxes, self._next_id = pickle.loads(self.file.read_bytes())
         self._lock = threading.RLock()
         self.operations: list[tuple[str, str, bool]] = []
         self._faults: list[tuple[str, GroupmigrateError, bool]] = []
@@ -90,7 +101,7 @@ class MemoryServer:
                 self._add_folder(mbx, Folder(path, kind=kind, role=role))
 
     def _add_folder(self, mbx: _Mailbox, folder: Folder) -> Folder:
-        folder = attrs.evolve(folder, folder_id=f"F{next(self._ids)}")
+        folder = attrs.evolve(folder, folder_id=f"F{self._new_id()}")
         mbx.folders[folder.folder_id] = folder  # type: ignore[index]
         mbx.items[folder.folder_id] = {}  # type: ignore[index]
         return folder
@@ -120,7 +131,7 @@ class MemoryServer:
         with self._lock:
             mbx = self.mailbox(address)
             folder = self.folder(address, path, item.item_type)
-            item_id = f"I{next(self._ids)}"
+            item_id = f"I{self._new_id()}"
             mbx.items[folder.folder_id][item_id] = attrs.evolve(item, source_id=item_id)  # type: ignore[index]
             mbx.changed[item_id] = changed or dt.datetime.now(dt.timezone.utc)
             if stamp is not None:
@@ -149,6 +160,19 @@ class MemoryServer:
     def _log(self, address: str, operation: str, is_write: bool) -> None:
         with self._lock:
             self.operations.append((address.lower(), operation, is_write))
+
+    def _new_id(self) -> int:
+        with self._lock:
+            self._next_id += 1
+            return self._next_id - 1
+
+    def save(self) -> None:
+        """Write the mailboxes to ``file`` (done after every write when a file is given)."""
+        if self.file is not None:
+            with self._lock:
+                tmp = self.file.with_name(self.file.name + ".tmp")
+                tmp.write_bytes(pickle.dumps((self._mailboxes, self._next_id)))
+                tmp.replace(self.file)
 
 
 class _MemoryMailbox:
@@ -216,7 +240,9 @@ class _DestinationMailbox(_MemoryMailbox):
             if existing is not None:
                 return existing
             self.server._log(self.address, "create_folder", True)
-            return self.server.folder(self.address, folder.path, folder.kind)
+            created = self.server.folder(self.address, folder.path, folder.kind)
+            self.server.save()
+            return created
 
     def create_items(self, folder: Folder, items: Sequence[Item], stamps: Sequence[str] | None = None) -> list[CreateResult]:
         self.server._log(self.address, "create_items", True)
@@ -227,6 +253,7 @@ class _DestinationMailbox(_MemoryMailbox):
             stamp = stamps[index] if stamps is not None and keep else None
             item_id = self.server.add_item(self.address, folder.path, attrs.evolve(item, source_id=None), stamp=stamp)
             results.append(CreateResult(ok=True, item_id=item_id))
+        self.server.save()
         self.server._fault("create_items", after=True)
         return results
 
@@ -247,6 +274,7 @@ class _DestinationMailbox(_MemoryMailbox):
             mbx = self.server.mailbox(self.address)
             current = mbx.folders[folder.folder_id]  # type: ignore[index]
             self.server.rename_folder(self.address, current.path, name)
+            self.server.save()
             return mbx.folders[folder.folder_id]  # type: ignore[index]
 
     def find_stamps(self, folder: Folder, stamps: Iterable[str] | None = None) -> dict[str, list[str]]:
@@ -297,3 +325,40 @@ class MemoryDestination(_Endpoint):
 
     def open_mailbox(self, address: str, auth: Auth | None = None) -> _DestinationMailbox:
         return _DestinationMailbox(self.server, address, auth)
+
+
+# --- as a plug-in --------------------------------------------------------------------------------
+
+_SERVERS: dict[Path, MemoryServer] = {}
+
+
+def _server(settings: Settings) -> MemoryServer:
+    """One server per file in a process, so a source and a destination on one file share it."""
+    file = settings.options.get("file")
+    if file is None:
+        return MemoryServer()
+    path = Path(file).resolve()
+    if path not in _SERVERS:
+        _SERVERS[path] = MemoryServer(path)
+    return _SERVERS[path]
+
+
+def _memory_source(settings: Settings) -> MemorySource:
+    return MemorySource(_server(settings))
+
+
+def _memory_destination(settings: Settings) -> MemoryDestination:
+    return MemoryDestination(_server(settings))
+
+
+BACKEND = Backend(
+    name="memory",
+    summary="mailboxes held in memory (or in a file), for tests and rehearsals",
+    options=(Option("file", "path", "keep the mailboxes in this file (loaded if it exists, saved after every write)"),),
+    profiles={"memory": MEMORY_CAPABILITIES},
+    default_profile="memory",
+    credentials=("basic",),
+    requires_credentials=False,
+    source=_memory_source,
+    destination=_memory_destination,
+)
