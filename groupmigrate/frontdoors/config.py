@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tomllib  # Python 3.11+: the package requires 3.11 for it
-import urllib.parse
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,11 +27,12 @@ from typing import Any, Literal, cast, get_args
 
 import attrs
 
-from groupmigrate.accounts import AccountPair, Side, normalize_address, read_accounts_csv
-from groupmigrate.auth import Auth, BasicAuth, OAuth2ClientCredentials, Secret
+from groupmigrate.accounts import AccountPair, Side, read_accounts_csv
+from groupmigrate.auth import Auth, BasicAuth, OAuth2ClientCredentials
 from groupmigrate.errors import ConfigError
 from groupmigrate.items import ALL_ITEM_TYPES, ItemType
 from groupmigrate.frontdoors.notify import Notifier, SmtpNotifier, WebhookNotifier
+from groupmigrate.frontdoors.tables import Sources, Table
 from groupmigrate.plugins import Backend, Settings, get_backend
 from groupmigrate.protocols import Destination, Source
 
@@ -199,177 +199,11 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
     return config
 
 
-class _Table:
-    """A TOML table being read: hands out checked values and names every key in full."""
-
-    def __init__(self, data: Mapping[str, Any], prefix: str, loader: _Loader) -> None:
-        self._data = data
-        self._prefix = prefix
-        self._loader = loader
-
-    def key(self, name: str) -> str:
-        return f"{self._prefix}.{name}" if self._prefix else name
-
-    def only(self, *names: str, secrets: tuple[str, ...] = ()) -> None:
-        """Reject keys other than ``names`` and the three spellings of each secret."""
-        allowed = set(names) | {f"{s}{suffix}" for s in secrets for suffix in ("", "_env", "_file")}
-        unknown = sorted(k for k in self._data if k not in allowed)
-        if unknown:
-            raise ConfigError("unknown key", key=self.key(unknown[0]))
-
-    def raw(self, name: str) -> Any:
-        """The value of ``name`` as parsed, unchecked (None when absent)."""
-        return self._data.get(name)
-
-    def table(self, name: str) -> _Table | None:
-        value = self._data.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise ConfigError("must be a table", key=self.key(name))
-        return _Table(value, self.key(name), self._loader)
-
-    def tables(self, name: str) -> list[_Table]:
-        """A table or an array of tables (``[[notify.webhook]]``), as a list."""
-        value = self._data.get(name)
-        if value is None:
-            return []
-        if isinstance(value, dict):
-            return [_Table(value, self.key(name), self._loader)]
-        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
-            return [_Table(v, f"{self.key(name)}[{i}]", self._loader) for i, v in enumerate(value)]
-        raise ConfigError("must be a table or an array of tables", key=self.key(name))
-
-    def string(self, name: str, *, required: bool = False, default: str | None = None) -> str | None:
-        value = self._data.get(name)
-        if value is None:
-            if required:
-                raise ConfigError("is required", key=self.key(name))
-            return default
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError("must be a non-empty string", key=self.key(name))
-        return value.strip()
-
-    def required_string(self, name: str) -> str:
-        value = self.string(name)
-        if value is None:
-            raise ConfigError("is required", key=self.key(name))
-        return value
-
-    def choice(self, name: str, choices: tuple[str, ...], default: str | None = None) -> str:
-        value = self.string(name, required=default is None, default=default)
-        if value not in choices:
-            expected = ", ".join(repr(c) for c in choices)
-            raise ConfigError(f"must be one of {expected}, not {value!r}", key=self.key(name))
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self._data.get(name, default)
-        if not isinstance(value, bool):
-            raise ConfigError("must be true or false", key=self.key(name))
-        return value
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        value = self._data.get(name, default)
-        # bool is an int subclass: reject ``workers = true`` explicitly.
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise ConfigError(f"must be an integer between {low} and {high}", key=self.key(name))
-        return value
-
-    def seconds(self, name: str, default: float) -> float:
-        value = self._data.get(name, default)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 600:
-            raise ConfigError("must be a number of seconds above 0 and at most 600", key=self.key(name))
-        return float(value)
-
-    def url(self, name: str) -> str | None:
-        value = self.string(name)
-        if value is not None:
-            parts = urllib.parse.urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigError(f"must be an http:// or https:// URL, not {value!r}", key=self.key(name))
-        return value
-
-    def path(self, name: str) -> Path | None:
-        value = self.string(name)
-        return None if value is None else self._loader.resolve(value)
-
-    def address(self, name: str, value: object | None = None) -> str:
-        raw = self.raw(name) if value is None else value
-        key = self.key(name)
-        if not isinstance(raw, str) or not raw.strip():
-            raise ConfigError("must be an email address", key=key)
-        try:
-            return normalize_address(raw.strip())
-        except ValueError as exc:
-            raise ConfigError(f"{raw!r} is not a valid email address: {exc}", key=key) from None
-
-    def secret(self, name: str, *, required: bool) -> Secret | None:
-        """Read a secret given as ``name``, ``name_env`` or ``name_file`` (exactly one)."""
-        given = [k for k in (name, f"{name}_env", f"{name}_file") if k in self._data]
-        if len(given) > 1:
-            raise ConfigError(f"give only one of {', '.join(given)}", key=self.key(given[1]))
-        if not given:
-            if required:
-                raise ConfigError(f"is required (as {name}_env, {name}_file or {name})", key=self.key(name))
-            return None
-        key = given[0]
-        value = self._data[key]
-        if not isinstance(value, str) or not value:
-            # Never echo the value: it may be the secret itself.
-            raise ConfigError("must be a non-empty string", key=self.key(key))
-        if key.endswith("_env"):
-            return self._loader.secret_from_env(value, self.key(key))
-        if key.endswith("_file"):
-            return self._loader.secret_from_file(value, self.key(key))
-        self._loader.warnings.append(
-            f"{self.key(key)}: the secret is written in the configuration file; prefer {key}_env or {key}_file"
-        )
-        return Secret(value)
-
-    def required_secret(self, name: str) -> Secret:
-        secret = self.secret(name, required=True)
-        if secret is None:  # pragma: no cover - secret(required=True) raises first
-            raise ConfigError("is required", key=self.key(name))
-        return secret
-
-
-class _Loader:
+class _Loader(Sources):
     """Builds a :class:`Config` from parsed TOML, one section at a time."""
 
-    def __init__(self, base: Path, environ: Mapping[str, str]) -> None:
-        self._base = base
-        self._environ = environ
-        self.warnings: list[str] = []
-
-    def resolve(self, value: str) -> Path:
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else self._base / path
-
-    def secret_from_env(self, variable: str, key: str) -> Secret:
-        value = self._environ.get(variable)
-        if value is None:
-            raise ConfigError(f"environment variable {variable} is not set", key=key)
-        if not value:
-            raise ConfigError(f"environment variable {variable} is empty", key=key)
-        return Secret(value)
-
-    def secret_from_file(self, name: str, key: str) -> Secret:
-        path = self.resolve(name)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}", key=key) from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path} is not UTF-8 text", key=key) from None
-        # Secret files written by editors or `echo` end with a newline that is not part of it.
-        value = text.rstrip("\r\n")
-        if not value:
-            raise ConfigError(f"{path} is empty", key=key)
-        return Secret(value)
-
     def config(self, file: Path, data: Mapping[str, Any]) -> Config:
-        root = _Table(data, "", self)
+        root = Table(data, "", self)
         root.only("source", "destination", "migration", "notify")
         source = self.endpoint(_required_table(root, "source"))
         destination = self.endpoint(_required_table(root, "destination"))
@@ -378,7 +212,7 @@ class _Loader:
         notifiers = self.notifiers(notify) if notify is not None else ()
         return Config(file, source, destination, migration, notifiers)
 
-    def endpoint(self, table: _Table) -> EndpointConfig:
+    def endpoint(self, table: Table) -> EndpointConfig:
         name = table.string("backend", default="ews") or "ews"
         try:
             backend = get_backend(name)
@@ -403,7 +237,7 @@ class _Loader:
             raise ConfigError(exc.detail, key=table.key(exc.key or "backend")) from None
         return EndpointConfig(backend.name, settings.profile, auth, dict(settings.options))
 
-    def auth(self, table: _Table, backend: Backend) -> Auth:
+    def auth(self, table: Table, backend: Backend) -> Auth:
         kind = table.choice("type", tuple(k for k in backend.credentials if k in ("basic", "oauth2")))
         if kind == "basic":
             table.only("type", "username", secrets=("password",))
@@ -418,7 +252,7 @@ class _Loader:
             **({"scope": scope} if scope else {}),
         )
 
-    def migration(self, table: _Table) -> MigrationConfig:
+    def migration(self, table: Table) -> MigrationConfig:
         table.only("accounts", "item_types", "mode", "since", "workers", "state", "report")
         accounts = table.path("accounts")
         if accounts is None:
@@ -437,13 +271,13 @@ class _Loader:
             report=table.path("report"),
         )
 
-    def notifiers(self, table: _Table) -> tuple[Notifier, ...]:
+    def notifiers(self, table: Table) -> tuple[Notifier, ...]:
         table.only("smtp", "webhook")
         found: list[Notifier] = [self.smtp(t) for t in table.tables("smtp")]
         found += [self.webhook(t) for t in table.tables("webhook")]
         return tuple(found)
 
-    def smtp(self, table: _Table) -> SmtpNotifier:
+    def smtp(self, table: Table) -> SmtpNotifier:
         table.only("host", "port", "security", "username", "sender", "recipients", "timeout", secrets=("password",))
         security = table.choice("security", tuple(_SMTP_PORTS), default="starttls")
         username = table.string("username")
@@ -461,7 +295,7 @@ class _Loader:
             timeout=table.seconds("timeout", 30),
         )
 
-    def webhook(self, table: _Table) -> WebhookNotifier:
+    def webhook(self, table: Table) -> WebhookNotifier:
         table.only("url", "timeout", secrets=("secret",))
         url = table.url("url")
         if url is None:
@@ -469,14 +303,14 @@ class _Loader:
         return WebhookNotifier(url, secret=table.secret("secret", required=False), timeout=table.seconds("timeout", 10))
 
 
-def _required_table(root: _Table, name: str) -> _Table:
+def _required_table(root: Table, name: str) -> Table:
     table = root.table(name)
     if table is None:
         raise ConfigError(f"the [{name}] table is required", key=name)
     return table
 
 
-def _item_types(table: _Table) -> tuple[ItemType, ...]:
+def _item_types(table: Table) -> tuple[ItemType, ...]:
     value = table.raw("item_types")
     key = table.key("item_types")
     if value is None:
@@ -491,7 +325,7 @@ def _item_types(table: _Table) -> tuple[ItemType, ...]:
     return tuple(cast(list[ItemType], value))
 
 
-def _since(table: _Table) -> dt.datetime | None:
+def _since(table: Table) -> dt.datetime | None:
     value = table.raw("since")
     key = table.key("since")
     if value is None:
@@ -506,7 +340,7 @@ def _since(table: _Table) -> dt.datetime | None:
     raise ConfigError("must be a TOML date (since = 2026-01-01) or offset date-time, without quotes", key=key)
 
 
-def _recipients(table: _Table) -> list[str]:
+def _recipients(table: Table) -> list[str]:
     value = table.raw("recipients")
     if not isinstance(value, list) or not value:
         raise ConfigError("must be a non-empty list of email addresses", key=table.key("recipients"))
