@@ -212,19 +212,46 @@ class Executor:
         """
         results: list[Written | None] = [None] * len(items)
         todo = list(range(len(items)))
-        attempt = throttles = 0
-        waited = 0.0
+        attempt = 0
         notes: dict[int, list[str]] = {}
         while todo:
+            answers = self._send(what, destination, folder, [items[i] for i in todo], [stamps[i] for i in todo] if use_stamps else None)
+            retry: list[int] = []
+            unknown: list[int] = []
+            last_error: dict[int, str] = {}
+            for i, answer in zip(todo, answers):
+                if answer.ok:
+                    results[i] = Written("created", answer.item_id, warnings=(*answer.warnings, *notes.get(i, ())))
+                elif answer.maybe_applied or answer.transient:
+                    (unknown if answer.maybe_applied else retry).append(i)
+                    last_error[i] = answer.error or "no answer"
+                else:
+                    results[i] = Written("failed", error=answer.error or "refused by the destination", code=answer.code)
+            if unknown:
+                retry += self._reconcile(what, destination, folder, unknown, stamps, use_stamps, results, last_error, notes)
+            attempt += 1
+            if retry and attempt >= MAX_ATTEMPTS:
+                for i in retry:
+                    results[i] = Written("failed", error=f"not accepted after {attempt} attempts: {last_error[i]}", code="Transient")
+                break
+            todo = sorted(retry)
+            if todo:
+                self._count("retries")
+                self._sleep(_backoff(attempt))
+        return [r if r is not None else Written("failed", error="no answer from the destination") for r in results]
+
+    def _send(
+        self, what: str, destination: DestinationMailbox, folder: Folder, items: list[Item], stamps: list[str] | None
+    ) -> list[CreateResult]:
+        """One create call, throttling waited out; a failure of the whole call becomes one result per item."""
+        throttles = 0
+        waited = 0.0
+        while True:
             self._sleep(0)
             try:
                 with self.destination:
-                    answers = destination.create_items(
-                        folder, [items[i] for i in todo], [stamps[i] for i in todo] if use_stamps else None
-                    )
+                    answers = destination.create_items(folder, items, stamps)
                 self.destination.succeeded()
-                if len(answers) != len(todo):
-                    raise GroupmigrateError(f"the destination answered {len(answers)} results for {len(todo)} items")
             except Throttled as exc:
                 self.destination.throttled()
                 throttles += 1
@@ -233,44 +260,17 @@ class Executor:
                 waited += delay
                 continue
             except OutcomeUnknown as exc:
-                answers = [CreateResult(ok=False, maybe_applied=True, error=str(exc))] * len(todo)
-            except AccessError:
+                return [CreateResult(ok=False, maybe_applied=True, error=str(exc))] * len(items)
+            except (AccessError, Cancelled):
                 raise
             except TransientError as exc:  # not sent: nothing applied
-                answers = [CreateResult(ok=False, transient=True, error=str(exc))] * len(todo)
-            except Cancelled:
-                raise
+                return [CreateResult(ok=False, transient=True, error=str(exc))] * len(items)
             except GroupmigrateError as exc:  # the request was refused as a whole
-                for i in todo:
-                    results[i] = Written("failed", error=str(exc), code="RequestRefused")
-                break
-            retry: list[int] = []
-            unknown: list[int] = []
-            last_error: dict[int, str] = {}
-            for i, answer in zip(todo, answers):
-                if answer.ok:
-                    results[i] = Written("created", answer.item_id, warnings=(*answer.warnings, *notes.get(i, ())))
-                elif answer.maybe_applied:
-                    unknown.append(i)
-                    last_error[i] = answer.error or "no answer"
-                elif answer.transient:
-                    retry.append(i)
-                    last_error[i] = answer.error or "refused for now"
-                else:
-                    results[i] = Written("failed", error=answer.error or "refused by the destination", code=answer.code)
-            if unknown:
-                retry += self._reconcile(what, destination, folder, unknown, stamps, use_stamps, results, last_error, notes)
-            if not retry:
-                break
-            attempt += 1
-            if attempt >= MAX_ATTEMPTS:
-                for i in retry:
-                    results[i] = Written("failed", error=f"not accepted after {attempt} attempts: {last_error[i]}", code="Transient")
-                break
-            self._count("retries")
-            todo = sorted(retry)
-            self._sleep(_backoff(attempt))
-        return [r if r is not None else Written("failed", error="no answer from the destination") for r in results]
+                return [CreateResult(ok=False, error=str(exc), code="RequestRefused")] * len(items)
+            if len(answers) != len(items):
+                message = f"the destination answered {len(answers)} results for {len(items)} items"
+                return [CreateResult(ok=False, error=message, code="BadAnswer")] * len(items)
+            return answers
 
     def _reconcile(
         self,

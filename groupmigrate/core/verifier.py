@@ -18,13 +18,27 @@ from groupmigrate.core.executor import Executor
 from groupmigrate.core.identity import item_label, provenance_stamp
 from groupmigrate.core.pipeline import BatchOutcome
 from groupmigrate.errors import GroupmigrateError
-from groupmigrate.items import Folder
+from groupmigrate.items import Folder, ItemRef
 from groupmigrate.protocols import DestinationMailbox, SourceMailbox, SupportsProvenance
 from groupmigrate.core.state import StateStore
 
 __all__ = ["verify_account"]
 
 _BATCH = 50
+
+
+def _labels(executor: Executor, what: str, src: SourceMailbox, folder: Folder, refs: list[ItemRef]) -> dict[str, str]:
+    """Subject, sender and date (or a name) of source items, read in batches; the id when unreadable."""
+    labels: dict[str, str] = {}
+    for start in range(0, len(refs), _BATCH):
+        batch = refs[start : start + _BATCH]
+        try:
+            items = executor.read(executor.source, what, lambda b=batch: list(src.fetch(folder, b)))
+        except GroupmigrateError:
+            items = []
+        found = {i.source_id: item_label(i) for i in items}
+        labels.update({ref.id: found.get(ref.id) or ref.id for ref in batch})
+    return labels
 
 
 def verify_account(
@@ -101,15 +115,7 @@ def _verify_folder(
         else:
             unlabelled.append(ref)
     if unlabelled:  # not in the id map: fetch them for a name a person recognises
-        for start in range(0, len(unlabelled), _BATCH):
-            batch = unlabelled[start : start + _BATCH]
-            try:
-                items = executor.read(executor.source, what, lambda b=batch: list(src.fetch(folder, b)))
-            except GroupmigrateError:
-                items = []
-            labels = {i.source_id: item_label(i) for i in items}
-            for ref in batch:
-                missing_labels[ref.id] = labels.get(ref.id) or ref.id
+        missing_labels.update(_labels(executor, what, src, folder, unlabelled))
     for source_id, label in missing_labels.items():
         m = mapping.get(source_id)
         reason = (
