@@ -10,10 +10,9 @@ store with its log before the next one starts. It knows only the protocols
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -25,7 +24,7 @@ from groupmigrate.capabilities import Capabilities
 from groupmigrate.core.dedup import DuplicatePolicy, content_fingerprint
 from groupmigrate.core import planner
 from groupmigrate.core.executor import Cancelled, Executor
-from groupmigrate.core.pipeline import BatchOutcome, Prepared, prepare
+from groupmigrate.core.pipeline import BatchOutcome, Prepared, batches, exact_key, prepare
 from groupmigrate.core.planner import (
     TRIAL_DAYS, AccountAnalysis, AccountWork, Analysis, CheckResult, FolderJob, FolderPlan,
 )  # fmt: skip
@@ -241,7 +240,7 @@ class Migrator:
         self._advance(work, len(done), sum(r.size for r in done))
         collapse: dict[str, str | None] = {}
         caps = self.capabilities
-        for batch in _batches(plan.todo, caps.max_batch_items, caps.max_batch_bytes):
+        for batch in batches(plan.todo, caps.max_batch_items, caps.max_batch_bytes):
             if self._cancel.is_set():
                 raise Cancelled("cancelled")
             held = self.executor.bytes_in_flight.acquire(sum(r.size for r in batch))
@@ -285,7 +284,7 @@ class Migrator:
             if written.status == "created":
                 out.migrated(prepared.ref, prepared.label, written.item_id, written.warnings)
                 if self.duplicate_policy is not DuplicatePolicy.COPY:
-                    collapse[_exact_key(prepared)] = collapse.get(_exact_key(prepared)) or written.item_id
+                    collapse[exact_key(prepared)] = collapse.get(exact_key(prepared)) or written.item_id
             elif written.status == "ambiguous":
                 out.ambiguous(prepared.ref, prepared.label, written.error or "outcome unknown")
             else:
@@ -301,7 +300,7 @@ class Migrator:
         elsewhere (each such item matches one source item), or the duplicate policy collapses
         an exact copy of an item created in this folder."""
         if self.duplicate_policy is not DuplicatePolicy.COPY:
-            key = _exact_key(prepared)
+            key = exact_key(prepared)
             if key in collapse:
                 if self.duplicate_policy is DuplicatePolicy.SKIP:
                     out.present(prepared.ref, prepared.label, collapse[key], "an exact copy of another item in this source folder; not copied (duplicate policy: skip)")
@@ -388,29 +387,6 @@ def _settle(fut: Future[Any], work: AccountWork) -> None:
     except Exception as exc:  # a bug or an unexpected library error: fail the account, not the run
         log.exception("%s: unexpected error", work.pair)
         work.error = work.error or f"unexpected error: {type(exc).__name__}: {exc}"
-
-
-def _exact_key(prepared: Prepared) -> str:
-    """Byte-identical content: the MIME itself for mail, every field for other items."""
-    item = prepared.item
-    if item is not None and getattr(item, "mime", None):
-        return hashlib.blake2b(item.mime, digest_size=16).hexdigest()  # type: ignore[union-attr]
-    return repr(attrs.evolve(item, source_id=None)) if item is not None else prepared.ref.id
-
-
-def _batches(refs: Sequence[ItemRef], max_items: int, max_bytes: int) -> Iterator[list[ItemRef]]:
-    """Split refs into batches of at most ``max_items`` items and ``max_bytes`` bytes
-    (an item bigger than ``max_bytes`` travels alone)."""
-    batch: list[ItemRef] = []
-    size = 0
-    for ref in refs:
-        if batch and (len(batch) >= max_items or size + ref.size > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(ref)
-        size += ref.size
-    if batch:
-        yield batch
 
 
 def _check_pairs(pairs: Sequence[AccountPair]) -> None:

@@ -7,7 +7,8 @@ state store in one transaction together with its log and counts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
 
@@ -21,7 +22,7 @@ from groupmigrate.core.mappers.contacts import fit_to_limits
 from groupmigrate.core.sanitize import Sanitizer
 from groupmigrate.core.state import ItemMapping, LogEntry
 
-__all__ = ["BatchOutcome", "Prepared", "prepare"]
+__all__ = ["BatchOutcome", "Prepared", "batches", "exact_key", "prepare"]
 
 
 @attrs.frozen
@@ -154,3 +155,26 @@ class BatchOutcome:
         for warning in warnings:
             self.log("changed", label, warning)
         self.events.append(ev.ItemMigrated(self.account, self.folder, self.kind, label, ref.size))
+
+
+def exact_key(prepared: Prepared) -> str:
+    """Byte-identical content: the MIME itself for mail, every field for other items."""
+    item = prepared.item
+    if item is not None and getattr(item, "mime", None):
+        return hashlib.blake2b(item.mime, digest_size=16).hexdigest()  # type: ignore[union-attr]
+    return repr(attrs.evolve(item, source_id=None)) if item is not None else prepared.ref.id
+
+
+def batches(refs: Sequence[ItemRef], max_items: int, max_bytes: int) -> Iterator[list[ItemRef]]:
+    """Split refs into batches of at most ``max_items`` items and ``max_bytes`` bytes
+    (an item bigger than ``max_bytes`` travels alone)."""
+    batch: list[ItemRef] = []
+    size = 0
+    for ref in refs:
+        if batch and (len(batch) >= max_items or size + ref.size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(ref)
+        size += ref.size
+    if batch:
+        yield batch
