@@ -1,139 +1,133 @@
-"""Benchmark of duplicate detection: fingerprint rates, index build and lookup rates, memory.
+"""Benchmark of content identity: ``fingerprint`` and ``content_fingerprint`` throughput on mail.
 
-Run: ``.venv/bin/python benchmarks/dedup.py [--items 100000]``. Prints a table and writes
-``benchmarks/results/dedup.json``.
+    .venv/bin/python benchmarks/dedup.py [--items 20000] [--mix small-mixed] [--seed 1]
+
+Mails are generated as in the benchmark mailboxes (``_common.make_mime``, sizes drawn from the
+mail size bands of ``--mix``; mail ``i`` depends only on ``(seed, i)``) and parsed with
+``Message.from_mime`` (not timed); then each function is timed over them, chunk by chunk, so
+that only one chunk of MIME is held at a time:
+
+- ``fingerprint`` of the message as a destination lists it (properties only, no MIME), which
+  is also what a message parsed by ``Message.from_mime`` costs;
+- ``fingerprint`` of a message given as MIME only (``Message(mime=...)``: its header block
+  is parsed for Message-ID, Date, From and Subject);
+- ``content_fingerprint`` of the parsed message (the full MIME: headers, every part, attachments).
+
+Rates are items/s and MIME bytes/s (the bytes of the messages' MIME; none for the listed
+variant, which reads no MIME). Results: a table on stdout and benchmarks/results/dedup.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import json
-import platform
+import datetime as dt
+import random
 import sys
 import time
-import tracemalloc
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-from groupmigrate.core.dedup import DuplicateIndex, fingerprint, strong_fingerprint
-from groupmigrate.items import Message
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RESULTS = Path(__file__).parent / "results" / "dedup.json"
+from _common import EPOCH, MIXES, _pick_band, log, make_mime, mib, print_table, write_json  # noqa: E402
+
+from groupmigrate.core.dedup import content_fingerprint, fingerprint  # noqa: E402
+from groupmigrate.items import Message  # noqa: E402
+
+CHUNK = 500
+OWNER = "bench-owner@example.org"
 
 
-def _rate(count: int, fn: Callable[[], object]) -> tuple[float, float]:
-    """(operations per second, seconds) of ``fn``, which performs ``count`` operations."""
+def _mails(seed: int, mix: str, items: int) -> Iterator[bytes]:
+    """The MIME of ``items`` generated mails."""
+    bands = MIXES[mix]["mail_sizes"]
+    for index in range(items):
+        rng = random.Random(f"{seed}:dedup:{mix}:{index}")
+        received = EPOCH - dt.timedelta(seconds=rng.randint(0, 3 * 365 * 86400))
+        yield make_mime(index, seed, _pick_band(rng, bands), received, OWNER, rng)
+
+
+def _chunks(seed: int, mix: str, items: int) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for mime in _mails(seed, mix, items):
+        chunk.append(mime)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _as_listed(message: Message) -> Message:
+    """The message as a destination lists it: the properties, no MIME."""
+    return Message(message_id=message.message_id, subject=message.subject, sender=message.sender,
+                   sent=message.sent, size=message.size)  # fmt: skip
+
+
+def _timed(fn: Callable[[Message], str], messages: list[Message]) -> float:
     start = time.perf_counter()
-    fn()
-    elapsed = time.perf_counter() - start
-    return count / elapsed, elapsed
+    for message in messages:
+        fn(message)
+    return time.perf_counter() - start
 
 
-def _traced(fn: Callable[[], object]) -> tuple[object, int]:
-    """The result of ``fn`` and the bytes it left allocated."""
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    result = fn()
-    gc.collect()
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    return result, after - before
-
-
-def _sample_mime(n: int) -> bytes:
-    body = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 150).encode()
-    return (
-        f"Message-ID: <{n}.bench@example.com>\r\nDate: Mon, 01 Apr 2024 10:00:00 +0200\r\n"
-        f"From: Bob <bob@example.com>\r\nTo: alice@example.org\r\nSubject: Report {n}\r\n"
-        'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="b1"\r\n\r\n'
-    ).encode() + b"--b1\r\nContent-Type: text/plain\r\n\r\n" + body + b"\r\n--b1--\r\n"
-
-
-def run(items: int) -> dict[str, Any]:
-    listed = [Message(message_id=f"<{i}.{i * 7919}@mail.example.com>", subject=f"s{i}") for i in range(items)]
-    fps: list[str] = []
-    fp_rate, _ = _rate(items, lambda: fps.extend(fingerprint(m) for m in listed))
-    del listed
-
-    mimes = [Message.from_mime(_sample_mime(i)) for i in range(2000)]
-    strong_rate, _ = _rate(len(mimes), lambda: [strong_fingerprint(m) for m in mimes])
-    mime_bytes = len(mimes[0].mime)
-    del mimes
-
-    index_box: list[DuplicateIndex] = []
-
-    def build() -> DuplicateIndex:
-        index = DuplicateIndex()
-        for fp in fps:
-            index.add(fp)
-        index_box.append(index)
-        return index
-
-    build_rate, build_seconds = _rate(items, build)
-    index_box.clear()
-    index, dest_memory = _traced(build)
-    assert isinstance(index, DuplicateIndex) and len(index) == items
-
-    misses = [fp[:-8] + "ffffffff" for fp in fps]
-    hit_rate, _ = _rate(items, lambda: sum(fp in index for fp in fps))
-    miss_rate, _ = _rate(items, lambda: sum(fp in index for fp in misses))
-
-    # a re-run: every source item checked against the full destination folder
-    def check_first_half() -> None:
-        for fp in fps[: items // 2]:
-            index.check(fp)
-
-    _, source_memory = _traced(check_first_half)
-    check_rate, _ = _rate(items - items // 2, lambda: [index.check(fp) for fp in fps[items // 2 :]])
-
-    fps_memory = sum(sys.getsizeof(fp) for fp in fps) + sys.getsizeof(fps)
+def run(items: int, mix: str, seed: int) -> dict[str, Any]:
+    seconds = {"fingerprint_listed": 0.0, "fingerprint_mime_only": 0.0, "content_fingerprint": 0.0}
+    count = mime_bytes = largest = 0
+    for chunk in _chunks(seed, mix, items):
+        parsed = [Message.from_mime(mime) for mime in chunk]
+        listed = [_as_listed(message) for message in parsed]
+        mime_only = [Message(mime=mime) for mime in chunk]
+        seconds["fingerprint_listed"] += _timed(fingerprint, listed)
+        seconds["fingerprint_mime_only"] += _timed(fingerprint, mime_only)
+        seconds["content_fingerprint"] += _timed(content_fingerprint, parsed)
+        count += len(chunk)
+        mime_bytes += sum(len(mime) for mime in chunk)
+        largest = max(largest, *(len(mime) for mime in chunk))
+        if count % (CHUNK * 10) == 0:
+            log(f"{count:,} / {items:,} messages")
     return {
-        "items": items,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "fingerprint_per_s": round(fp_rate),
-        "strong_fingerprint_per_s": round(strong_rate),
-        "strong_fingerprint_mime_bytes": mime_bytes,
-        "build_per_s": round(build_rate),
-        "build_seconds": round(build_seconds, 3),
-        "lookup_hit_per_s": round(hit_rate),
-        "lookup_miss_per_s": round(miss_rate),
-        "check_per_s": round(check_rate),
-        "destination_index_bytes": dest_memory,
-        "destination_bytes_per_item": round(dest_memory / items, 1),
-        "source_side_bytes_per_item": round(source_memory / (items // 2), 1),
-        "fingerprint_strings_bytes_per_item": round(fps_memory / items, 1),
+        "parameters": {"items": count, "mix": mix, "seed": seed},
+        "mime_bytes": mime_bytes,
+        "mime_bytes_mean": round(mime_bytes / count),
+        "mime_bytes_max": largest,
+        "rates": {
+            name: {
+                "seconds": round(spent, 3),
+                "items_per_s": round(count / spent),
+                # the listed variant reads no MIME: a byte rate would mean nothing
+                "mime_bytes_per_s": None if name == "fingerprint_listed" else round(mime_bytes / spent),
+            }
+            for name, spent in seconds.items()
+        },
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=20_000, help="messages to fingerprint")
+    parser.add_argument("--mix", default="small-mixed", choices=sorted(MIXES))
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    result = run(args.items)
-    rows = [
-        ("items", f"{result['items']:,}"),
-        ("fingerprint (properties)", f"{result['fingerprint_per_s']:,} /s"),
-        (f"strong fingerprint ({result['strong_fingerprint_mime_bytes']:,} B MIME)", f"{result['strong_fingerprint_per_s']:,} /s"),
-        ("index build (add)", f"{result['build_per_s']:,} /s ({result['build_seconds']} s)"),
-        ("lookup, hit (in)", f"{result['lookup_hit_per_s']:,} /s"),
-        ("lookup, miss (in)", f"{result['lookup_miss_per_s']:,} /s"),
-        ("check() against full folder", f"{result['check_per_s']:,} /s"),
-        ("index memory, destination side", f"{result['destination_index_bytes'] / 2**20:.1f} MiB ({result['destination_bytes_per_item']} B/item)"),
-        ("index memory, source side (check)", f"{result['source_side_bytes_per_item']} B/item"),
-        ("for comparison: fingerprint str", f"{result['fingerprint_strings_bytes_per_item']} B/item"),
+    result = run(args.items, args.mix, args.seed)
+    labels = {
+        "fingerprint_listed": "fingerprint (listed, no MIME)",
+        "fingerprint_mime_only": "fingerprint (MIME only)",
+        "content_fingerprint": "content_fingerprint",
+    }
+    rows: list[list[Any]] = [
+        [labels[name], rate["items_per_s"], mib(rate["mime_bytes_per_s"]), f"{rate['seconds']:.3f}"]
+        for name, rate in result["rates"].items()
     ]
-    width = max(len(name) for name, _ in rows)
-    print(f"{'measure':<{width}}  value")
-    print(f"{'-' * width}  {'-' * 30}")
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwritten to {RESULTS}")
+    params = result["parameters"]
+    title = (
+        f"{params['items']:,} messages ({params['mix']}, seed {params['seed']}): "
+        f"{mib(result['mime_bytes']):,.1f} MiB of MIME, mean {result['mime_bytes_mean'] / 1000:,.1f} KB"
+    )
+    print_table(["function", "items/s", "MiB/s", "seconds"], rows, title=title)
+    path = write_json("dedup", result)
+    print(f"\nwritten to {path}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ small items.
     .venv/bin/python benchmarks/scaling.py [--sizes 1000,10000] [--full]
 
 Each size is its own source mailbox of small mails (2-10 KB, mix ``small``), all in the Inbox:
-one folder is the worst case for anything kept per folder (the listing, the duplicate index,
-the id map). Each is migrated twice into fresh destination mailboxes with fresh state files:
+one folder is the worst case for anything kept per folder (the listing, the id map and
+the provenance stamps). Each is migrated twice into fresh destination mailboxes with fresh state files:
 
 1. timed: wall time, client CPU, peak RSS (VmHWM, reset before the run), and the Migrator's
    Progress events, from which come the time to the first batch (listing, destination scan)

@@ -36,11 +36,10 @@ subject, sender, sent), so ``fingerprint(Message.from_mime(mime))`` equals the f
 of the same message listed from the destination. Fingerprint items as they are created
 (after mapping and sanitizing): that is what the destination will hold.
 
-Two different messages can share a Message-ID (some mailers reuse them). The *strong*
-fingerprint, :func:`strong_fingerprint`, appends a digest of the Date, From, To and Subject
-headers and of the body (``"mail:<32 hex>:<16 hex>"``); it needs the MIME, so it exists
-on the source side only. Give it to :meth:`DuplicateIndex.check` and the index tells two
-such messages apart instead of taking the second for a duplicate of the first.
+Two different messages can share a Message-ID (some mailers reuse them): their candidate keys
+are equal, their content fingerprints are not, so neither is taken for the other.
+
+:class:`DuplicatePolicy` says what to do with exact copies of an item within the source.
 """
 
 from __future__ import annotations
@@ -54,30 +53,20 @@ import enum
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable
-
-import attrs
 
 from groupmigrate.items import Contact, Event, Item, Message, Note, Task
 from groupmigrate.mime import html_to_text
-from groupmigrate.headers import HeaderBlock, collapse, decode_words
+from groupmigrate.headers import collapse, decode_words
 
 __all__ = [
-    "DuplicateIndex",
     "DuplicatePolicy",
-    "Match",
     "content_fingerprint",
-    "MatchKind",
     "fingerprint",
     "normalize_message_id",
-    "primary_fingerprint",
-    "strong_fingerprint",
 ]
 
 _SEP = "\x1f"  # between hashed fields, so ("ab", "c") and ("a", "bc") differ
-_PRIMARY_HEX = 32
-_DETAIL_HEX = 16
-_BOUNDARY_VALUE = re.compile(rb'\s*=\s*(?:"([^"\r\n]+)"|([^\s;"]+))')
+_DIGEST_HEX = 32  # hex digits of a fingerprint's digest
 _WHITESPACE = re.compile(r"\s+")
 _ANGLE_ADDRESS = re.compile(r"<([^<>]*@[^<>]*)>")
 # addr-specs in an address list; display names and comments never hold an unquoted "@"
@@ -112,28 +101,6 @@ def fingerprint(item: Item) -> str:
     raise TypeError(f"fingerprint: not an item: {type(item).__name__}")
 
 
-def strong_fingerprint(item: Item) -> str:
-    """The fingerprint of ``item`` refined by the content only the source has.
-
-    For a message with MIME: :func:`fingerprint` + ``":"`` + 16 hex digits of the Date,
-    From, To and Subject headers (unfolded, decoded, white space collapsed) and of the body
-    (line endings normalized, MIME boundaries masked, so a re-fetch that renames boundaries
-    or refolds headers gives the same value). For everything else: :func:`fingerprint`.
-    """
-    primary = fingerprint(item)
-    if not isinstance(item, Message) or not item.mime:
-        return primary
-    return f"{primary}:{_mail_detail(item.mime)}"
-
-
-def primary_fingerprint(fp: str) -> str:
-    """The fingerprint part of a strong fingerprint (any fingerprint as it is otherwise)."""
-    head, _, detail = fp.rpartition(":")
-    if head.count(":") == 1 and len(detail) == _DETAIL_HEX and len(head) - head.index(":") - 1 == _PRIMARY_HEX:
-        return head
-    return fp
-
-
 def normalize_message_id(value: str | None) -> str | None:
     """A Message-ID as compared: white space removed, ``<>`` stripped, domain lower-cased.
 
@@ -153,7 +120,7 @@ def normalize_message_id(value: str | None) -> str | None:
 
 def _digest(kind: str, *fields: str) -> str:
     data = _SEP.join(fields).encode("utf-8", "surrogatepass")
-    return f"{kind}:{hashlib.blake2b(data, digest_size=_PRIMARY_HEX // 2, person=kind.encode()).hexdigest()}"
+    return f"{kind}:{hashlib.blake2b(data, digest_size=_DIGEST_HEX // 2, person=kind.encode()).hexdigest()}"
 
 
 def _text(value: str | None) -> str:
@@ -228,52 +195,6 @@ def _parse_date(value: str | None) -> dt.datetime | None:
     except (TypeError, ValueError, IndexError):
         return None
     return parsed if parsed.tzinfo is not None else None
-
-
-def _mail_detail(mime: bytes) -> str:
-    block = HeaderBlock.parse(mime)
-    values: dict[str, str] = {}
-    for field in block.fields:
-        name = HeaderBlock.name_of(field).lower()
-        if name in ("date", "from", "to", "subject") and name not in values:
-            values[name] = HeaderBlock.value_of(field)
-    date = _parse_date(values.get("date"))
-    to = sorted(a.casefold() for a in _ADDR_SPEC.findall(decode_words(values.get("to", ""))))
-    parts = [
-        _date(date) if date else collapse(values.get("date", "")),
-        _address(decode_words(values.get("from", ""))),
-        ",".join(to),
-        _text(decode_words(values.get("subject", ""))),
-        _raw_body_digest(mime, block.rest),
-    ]
-    data = _SEP.join(parts).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, digest_size=_DETAIL_HEX // 2).hexdigest()
-
-
-def _raw_body_digest(mime: bytes, body: bytes) -> str:
-    # Servers may regenerate MIME boundaries and line endings on each fetch; neither is
-    # content. Boundaries are masked (longest first, as one may contain another).
-    text = body.replace(b"\r\n", b"\n").rstrip()
-    for boundary in sorted(_boundaries(mime), key=len, reverse=True):
-        text = text.replace(boundary, b"\x00boundary\x00")
-    return hashlib.blake2b(text, digest_size=16).hexdigest()
-
-
-def _boundaries(mime: bytes) -> set[bytes]:
-    """The ``boundary=`` parameter values anywhere in the message."""
-    # bytes.find on a lower-cased copy is several times faster than a case-insensitive
-    # regular expression over the whole message.
-    lowered = mime.lower()
-    found: set[bytes] = set()
-    position = lowered.find(b"boundary")
-    while position != -1:
-        match = _BOUNDARY_VALUE.match(mime, position + 8)
-        if match is not None:
-            value = (match.group(1) or match.group(2)).strip()
-            if value:
-                found.add(value)
-        position = lowered.find(b"boundary", position + 8)
-    return found
 
 
 # --- contacts, events ---
@@ -377,14 +298,22 @@ def _mail_content(mime: bytes) -> list[str]:
         payload = decoded if isinstance(decoded, bytes) else b""
         kind = part.get_content_type()
         if kind.startswith("text/"):
-            text = payload.decode(part.get_content_charset() or "utf-8", "replace")
+            text = _decode(payload, part.get_content_charset() or "utf-8")
             fields.append(f"{kind}:{_body(text) if kind == 'text/html' else _text(text)}")
         else:
             fields.append(f"{kind}:{collapse(decode_words(part.get_filename() or ''))}:{hashlib.blake2b(payload, digest_size=16).hexdigest()}")
     return fields
 
 
-# --- the index -----------------------------------------------------------------------------------
+def _decode(payload: bytes, charset: str) -> str:
+    """``payload`` as text; as UTF-8 when ``charset`` names no usable text encoding."""
+    try:
+        return payload.decode(charset, "replace")
+    except (LookupError, ValueError):  # unknown, not a text codec, or refusing "replace"
+        return payload.decode("utf-8", "replace")
+
+
+# --- exact copies in the source ------------------------------------------------------------------
 
 
 class DuplicatePolicy(enum.Enum):
@@ -401,256 +330,3 @@ class DuplicatePolicy(enum.Enum):
     SKIP = "skip"
     COPY = "copy"
     REPORT = "report"
-
-
-class MatchKind(enum.Enum):
-    """How a source item relates to what is known: see :meth:`DuplicateIndex.check`."""
-
-    #: not on the destination, and the first of its kind in the source
-    NEW = "new"
-    #: already on the destination (from an earlier run, or put there otherwise)
-    EXISTING = "existing"
-    #: the same item as one seen earlier in the source during this run
-    SOURCE_DUPLICATE = "source_duplicate"
-
-
-@attrs.frozen
-class Match:
-    """The verdict of :meth:`DuplicateIndex.check` on one source item.
-
-    Attributes:
-        kind: see :class:`MatchKind`.
-        fingerprint: the item's (primary) fingerprint.
-        destination_id: the destination item it matches, when ``EXISTING`` and the id was
-            given to :meth:`DuplicateIndex.add`.
-        first_source_id: the source item it duplicates, when ``SOURCE_DUPLICATE`` and that
-            item's id was given to :meth:`DuplicateIndex.check`.
-        id_collision: another, different source item has the same fingerprint (two
-            messages sharing one Message-ID, told apart by their strong fingerprints).
-    """
-
-    kind: MatchKind
-    fingerprint: str
-    destination_id: str | None = None
-    first_source_id: str | None = None
-    id_collision: bool = False
-
-    @property
-    def is_duplicate(self) -> bool:
-        """True unless the item is new."""
-        return self.kind is not MatchKind.NEW
-
-    def create(self, policy: DuplicatePolicy = DuplicatePolicy.SKIP) -> bool:
-        """Whether to create the item under ``policy``."""
-        if self.kind is MatchKind.NEW:
-            return True
-        if self.kind is MatchKind.EXISTING:
-            return False
-        return policy is not DuplicatePolicy.SKIP
-
-    def report(self, policy: DuplicatePolicy = DuplicatePolicy.SKIP) -> bool:
-        """Whether to log the item as a duplicate under ``policy``."""
-        if self.kind is MatchKind.SOURCE_DUPLICATE:
-            return policy is not DuplicatePolicy.COPY
-        return self.kind is MatchKind.EXISTING
-
-
-class DuplicateIndex:
-    """The fingerprints of one destination folder, and of what the source gave this run.
-
-    Build it from the folder's existing items (:meth:`add`), then call :meth:`check` once
-    per source item, in source order; :meth:`check` remembers the source item itself, so
-    items created after it are not :meth:`add`-ed (call :meth:`forget_source` when a
-    creation fails). A caller that does not use :meth:`check` may instead test
-    ``fp in index`` and :meth:`add` each item it creates (:meth:`discard` on failure), at
-    the cost of taking two messages that share a Message-ID for duplicates. Each lookup is O(1); digests are kept as 16-byte
-    ``bytes`` (about 100 bytes per destination item in all; see ``benchmarks/dedup.py``).
-
-    Destination fingerprints are counted, not merely recorded: a folder holding two copies
-    of a message matches two source copies, so re-running a migration made with
-    :attr:`DuplicatePolicy.COPY` creates nothing, while a third source copy is reported.
-
-    Not thread-safe: use one index per folder, from one worker at a time.
-
-    Args:
-        fingerprints: destination fingerprints to :meth:`add` at once.
-    """
-
-    __slots__ = ("_claimed", "_dest", "_dest_ids", "_dest_more", "_details", "_source", "_source_ids")
-
-    def __init__(self, fingerprints: Iterable[str] = ()) -> None:
-        self._dest: set[bytes] = set()
-        self._dest_more: dict[bytes, int] = {}  # copies beyond the first, rare
-        self._dest_ids: dict[bytes, str] = {}
-        self._claimed: dict[bytes, int] = {}
-        self._source: dict[bytes, bytes] = {}  # primary -> first strong detail (b"" if none)
-        self._details: dict[bytes, set[bytes]] = {}  # primary -> every detail, on collisions only
-        self._source_ids: dict[bytes, str] = {}
-        for fp in fingerprints:
-            self.add(fp)
-
-    # -- destination side ------------------------------------------------------------------
-
-    def add(self, fp: str, item_id: str | None = None) -> None:
-        """Record one item already on the destination.
-
-        Args:
-            fp: its fingerprint (a strong one counts as its primary).
-            item_id: its destination id, reported in :attr:`Match.destination_id`
-                (kept only when given: ids are long).
-        """
-        key, _ = _key(fp)
-        if key in self._dest:
-            self._dest_more[key] = self._dest_more.get(key, 0) + 1
-        else:
-            self._dest.add(key)
-        if item_id is not None:
-            self._dest_ids.setdefault(key, item_id)
-
-    def __contains__(self, fp: object) -> bool:
-        """True when an item with this fingerprint is on the destination."""
-        return isinstance(fp, str) and _key(fp)[0] in self._dest
-
-    def __len__(self) -> int:
-        """The number of distinct fingerprints on the destination."""
-        return len(self._dest)
-
-    def count(self, fp: str) -> int:
-        """How many destination items have this fingerprint."""
-        return self._count(_key(fp)[0])
-
-    def _count(self, key: bytes) -> int:
-        return (key in self._dest) + self._dest_more.get(key, 0)
-
-    def destination_id(self, fp: str) -> str | None:
-        """The id given with the first destination item of this fingerprint, if any."""
-        return self._dest_ids.get(_key(fp)[0])
-
-    def get(self, fp: str, default: str | None = None) -> str | None:
-        """Like :meth:`destination_id`, mapping style: ``default`` when no id is known."""
-        item_id = self._dest_ids.get(_key(fp)[0])
-        return default if item_id is None else item_id
-
-    def discard(self, fp: str) -> None:
-        """Forget one destination item with this fingerprint (e.g. added, then not created).
-
-        Does nothing when there is none.
-        """
-        key, _ = _key(fp)
-        more = self._dest_more.get(key, 0)
-        if more > 1:
-            self._dest_more[key] = more - 1
-        elif more == 1:
-            del self._dest_more[key]
-        elif key in self._dest:
-            self._dest.discard(key)
-            self._dest_ids.pop(key, None)
-
-    # -- source side -----------------------------------------------------------------------
-
-    def seen_in_source(self, fp: str) -> bool:
-        """True when :meth:`check` already had an item with this (primary) fingerprint."""
-        return _key(fp)[0] in self._source
-
-    def check(self, fp: str, source_id: str | None = None) -> Match:
-        """Classify one source item and remember it.
-
-        Args:
-            fp: the item's fingerprint; for messages preferably :func:`strong_fingerprint`,
-                so that two different messages sharing a Message-ID are told apart.
-            source_id: the item's source id, reported as :attr:`Match.first_source_id` of
-                later duplicates (kept only when given).
-
-        Returns:
-            ``EXISTING`` while the destination holds unmatched items with the fingerprint
-            (each destination item matches one source item); else ``SOURCE_DUPLICATE`` when
-            an equal item came earlier in the source; else ``NEW`` (with ``id_collision``
-            when an earlier source item shared only the primary fingerprint).
-        """
-        key, detail = _key(fp)
-        seen, same = self._remember(key, detail)
-        collision = seen and not same
-        if source_id is not None and not (seen and same):
-            self._source_ids.setdefault(key + detail, source_id)
-        primary = primary_fingerprint(fp)
-        claimed = self._claimed.get(key, 0)
-        if claimed < self._count(key):
-            self._claimed[key] = claimed + 1
-            return Match(MatchKind.EXISTING, primary, self._dest_ids.get(key), id_collision=collision)
-        if seen and same:
-            first = self._source_ids.get(key + detail) or self._source_ids.get(key)
-            return Match(MatchKind.SOURCE_DUPLICATE, primary, first_source_id=first)
-        return Match(MatchKind.NEW, primary, id_collision=collision)
-
-    def _remember(self, key: bytes, detail: bytes) -> tuple[bool, bool]:
-        """Record ``key``/``detail``; return (seen before, with the same detail)."""
-        first = self._source.get(key)
-        if first is None:
-            self._source[key] = detail
-            return False, True
-        if not first or not detail:
-            return True, True  # without a strong fingerprint the two cannot be told apart
-        details = self._details.get(key)
-        if details is None:
-            if first == detail:
-                return True, True
-            self._details[key] = {first, detail}
-            return True, False
-        if detail in details:
-            return True, True
-        details.add(detail)
-        return True, False
-
-    def forget_source(self, fp: str) -> None:
-        """Forget that :meth:`check` saw this fingerprint, e.g. when creating the item failed,
-        so that a later copy in the source is not taken for a duplicate of an item that was
-        never created. Matches already made with destination items stay made.
-        """
-        key, detail = _key(fp)
-        details = self._details.get(key)
-        if details is not None and detail in details and len(details) > 1:
-            details.discard(detail)  # the other messages sharing the id stay known
-            if self._source.get(key) == detail:
-                self._source[key] = next(iter(details))
-            return
-        self._source.pop(key, None)
-        self._details.pop(key, None)
-
-    @property
-    def source_count(self) -> int:
-        """The number of distinct (primary) fingerprints :meth:`check` has seen."""
-        return len(self._source)
-
-    def missing(self, fps: Iterable[str]) -> list[str]:
-        """The source fingerprints with no destination item left to match them.
-
-        For verification: counts multiplicity, so three source copies against two
-        destination copies list the fingerprint once. Does not change the index.
-        """
-        used: dict[bytes, int] = {}
-        out: list[str] = []
-        for fp in fps:
-            key, _ = _key(fp)
-            used[key] = used.get(key, 0) + 1
-            if used[key] > self._count(key):
-                out.append(primary_fingerprint(fp))
-        return out
-
-
-def _key(fp: str) -> tuple[bytes, bytes]:
-    """(16-byte primary digest, 8-byte detail or b"") of a fingerprint."""
-    # Split and fromhex rather than a regular expression: this runs once per lookup.
-    parts = fp.split(":")
-    try:
-        if len(parts) == 2 and len(parts[1]) == _PRIMARY_HEX:
-            key, detail = bytes.fromhex(parts[1]), b""
-        elif len(parts) == 3 and len(parts[1]) == _PRIMARY_HEX and len(parts[2]) == _DETAIL_HEX:
-            key, detail = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
-        else:
-            key = detail = b""
-        if len(key) == _PRIMARY_HEX // 2:
-            return key, detail
-    except ValueError:
-        pass
-    # Not one of ours: still usable, keyed by a digest of the whole string.
-    return hashlib.blake2b(fp.encode("utf-8", "surrogatepass"), digest_size=16).digest(), b""

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from groupmigrate.mime import attachment_sizes
 from groupmigrate.accounts import read_accounts_csv
 from groupmigrate.capabilities import Capabilities
-from groupmigrate.core.dedup import fingerprint, strong_fingerprint
+from groupmigrate.core.dedup import content_fingerprint, fingerprint
 from groupmigrate.errors import AccountsFileError
 from groupmigrate.items import Attendee, Contact, Event, Message
 from groupmigrate.core.mappers import MapContext, map_item
@@ -211,7 +211,7 @@ def test_mime_handling_never_raises(fuzz):
         assert all(isinstance(n, int) and n >= 0 for n in sizes)
         assert message.attachment_bytes == sum(sizes)
         assert fingerprint(message).startswith("mail:")
-        assert strong_fingerprint(message).startswith("mail:")
+        assert content_fingerprint(message).startswith("mail:")
         mapped = map_item(message, ROUTE, MapContext(owner="owner@example.org"))
         assert mapped.item is not None or mapped.skip_reason
         cleaned, _ = Sanitizer(resolver=_resolver).sanitize(message, ROUTE)

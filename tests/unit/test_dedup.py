@@ -1,4 +1,4 @@
-"""Fingerprints and the duplicate index."""
+"""Candidate fingerprints, content fingerprints and the duplicate policy."""
 
 from __future__ import annotations
 
@@ -7,22 +7,15 @@ import email.header
 import email.utils
 import re
 import string
+import unicodedata
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from groupmigrate.core.dedup import (
-    DuplicateIndex,
-    DuplicatePolicy,
-    Match,
-    MatchKind,
-    fingerprint,
-    normalize_message_id,
-    primary_fingerprint,
-    strong_fingerprint,
-)
+from groupmigrate.core.dedup import DuplicatePolicy, content_fingerprint, fingerprint, normalize_message_id
+from groupmigrate.headers import collapse
 from groupmigrate.items import Attendee, Contact, Event, Message, Note, Phone, Task
 
 UTC = dt.timezone.utc
@@ -38,6 +31,7 @@ def build(
     date: dt.datetime | None = dt.datetime(2024, 4, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))),
     body: str = "Hi there.",
     to: str = "alice@example.org",
+    cc: str | None = None,
     newline: str = "\r\n",
     fold: bool = False,
     boundary: str = "b-1",
@@ -53,6 +47,8 @@ def build(
     ]
     if date is not None:
         headers.insert(0, ("Date", email.utils.format_datetime(date)))
+    if cc is not None:
+        headers.insert(2, ("Cc", cc))
     if message_id is not None:
         headers.append(("Message-ID", message_id))
     lines = []
@@ -154,10 +150,10 @@ SAME = [
     ),
     pytest.param(
         Task(subject="Report", due=dt.date(2024, 3, 1), body="<html><body><p>Do  it</p></body></html>"),
-        Task(subject="report", due=dt.date(2024, 3, 1), body="Do it", status="Completed"),
+        Task(subject="report", due=dt.date(2024, 3, 1), body="Do it", status="completed"),
         id="task-body-text",
     ),
-    pytest.param(Note(subject="Groceries", body="milk\neggs", color="Yellow"), Note(subject="Groceries", body="milk eggs"), id="note"),
+    pytest.param(Note(subject="Groceries", body="milk\neggs", color="yellow"), Note(subject="Groceries", body="milk eggs"), id="note"),
 ]
 DIFFERENT = [
     pytest.param(Message(message_id="<a@x.com>"), Message(message_id="<A@x.com>"), id="mail-id-local-case"),
@@ -196,12 +192,21 @@ def test_fingerprint_shape_and_stability() -> None:
     assert fp == "mail:" + fp[5:] and len(fp) == 37 and int(fp[5:], 16) >= 0
     # fixed across processes and versions: no hash(), no randomness
     assert fp == "mail:8d814ae8f477d44731f1f4b0cde6aa3c"
-    strong = strong_fingerprint(Message.from_mime(build()))
-    assert strong.startswith(fingerprint(Message.from_mime(build())) + ":") and len(strong) == 54
-    assert primary_fingerprint(strong) == fingerprint(Message.from_mime(build()))
-    assert strong_fingerprint(Note(subject="a")) == fingerprint(Note(subject="a"))
     with pytest.raises(TypeError):
         fingerprint("x")  # type: ignore[arg-type]
+
+
+def test_content_fingerprint_shape_and_stability() -> None:
+    message = Message.from_mime(build())
+    content = content_fingerprint(message)
+    assert content.startswith("mail:") and len(content) == 37 and content != fingerprint(message)
+    assert content == content_fingerprint(Message.from_mime(build()))
+    assert content_fingerprint(Note(subject="a", body="b")) == "notes:94791d4e74bb07863d16c27d8b9bf4be"
+    # listed without MIME there is nothing to compare beyond the candidate key
+    listed = as_listed(build())
+    assert content_fingerprint(listed) == fingerprint(listed) + ":nomime"
+    with pytest.raises(TypeError):
+        content_fingerprint("x")  # type: ignore[arg-type]
 
 
 def test_mime_only_message_uses_headers() -> None:
@@ -253,9 +258,9 @@ def test_stable_under_refetch_and_folding(fields: dict[str, object], newline: st
     original = Message.from_mime(build(**fields))  # type: ignore[arg-type]
     refetched = Message.from_mime(build(**fields, newline=newline, fold=fold, boundary=boundary))  # type: ignore[arg-type]
     again = Message.from_mime(bytes(original.mime))
-    assert fingerprint(again) == fingerprint(original) and strong_fingerprint(again) == strong_fingerprint(original)
+    assert fingerprint(again) == fingerprint(original) and content_fingerprint(again) == content_fingerprint(original)
     assert fingerprint(refetched) == fingerprint(original)
-    assert strong_fingerprint(refetched) == strong_fingerprint(original)
+    assert content_fingerprint(refetched) == content_fingerprint(original)
 
 
 @SETTINGS
@@ -276,16 +281,42 @@ def test_different_message_ids_differ(ids: list[tuple[str, str]]) -> None:
     assert len(listed) == len(ids)
 
 
+def _as_text(body: str) -> str:
+    """A body as content fingerprints compare text: NFC, white space collapsed, case-folded."""
+    return collapse(unicodedata.normalize("NFC", body)).casefold()
+
+
 @SETTINGS
 @given(messages(with_id=True), bodies, plain_subjects)
-def test_strong_fingerprint_tells_apart_messages_sharing_an_id(fields: dict[str, object], body: str, subject: str) -> None:
+def test_content_fingerprint_tells_apart_messages_sharing_an_id(fields: dict[str, object], body: str, subject: str) -> None:
     first = Message.from_mime(build(**fields))  # type: ignore[arg-type]
     other_body = Message.from_mime(build(**{**fields, "body": body}))  # type: ignore[arg-type]
     other_subject = Message.from_mime(build(**{**fields, "subject": subject}))  # type: ignore[arg-type]
-    assert fingerprint(other_body) == fingerprint(first)  # the same Message-ID...
-    assert (strong_fingerprint(other_body) == strong_fingerprint(first)) == (body == fields["body"])
-    same_subject = " ".join(subject.split()).casefold() == " ".join(str(fields["subject"]).split()).casefold()
-    assert (strong_fingerprint(other_subject) == strong_fingerprint(first)) == same_subject
+    assert fingerprint(other_body) == fingerprint(first) == fingerprint(other_subject)  # the same Message-ID...
+    same_body = _as_text(body) == _as_text(str(fields["body"]))
+    assert (content_fingerprint(other_body) == content_fingerprint(first)) == same_body
+    same_subject = collapse(subject) == collapse(str(fields["subject"]))  # the subject keeps its case
+    assert (content_fingerprint(other_subject) == content_fingerprint(first)) == same_subject
+
+
+def test_content_fingerprint_of_a_part_in_an_unknown_charset() -> None:
+    def mime(charset: str) -> bytes:
+        return f"Message-ID: <c@example.com>\r\nContent-Type: text/plain; charset={charset}\r\n\r\nGr\u00fc\u00dfe".encode()
+
+    # no usable codec: the text is read as UTF-8 rather than the message refused
+    assert content_fingerprint(Message.from_mime(mime("x-unknown"))) == content_fingerprint(Message.from_mime(mime("utf-8")))
+    assert content_fingerprint(Message.from_mime(mime("base64"))) == content_fingerprint(Message.from_mime(mime("utf-8")))
+
+
+def test_content_fingerprint_sees_cc() -> None:
+    plain = Message.from_mime(build())
+    with_cc = Message.from_mime(build(cc="Carol <carol@example.net>"))
+    other_cc = Message.from_mime(build(cc="dave@example.net"))
+    assert fingerprint(with_cc) == fingerprint(plain) == fingerprint(other_cc)
+    assert len({content_fingerprint(m) for m in (plain, with_cc, other_cc)}) == 3
+    # the same Cc, written differently, is the same content
+    refetched = Message.from_mime(build(cc="CAROL@example.net", fold=True, boundary="=_NextPart_000_0042"))
+    assert content_fingerprint(refetched) == content_fingerprint(with_cc)
 
 
 @SETTINGS
@@ -295,118 +326,53 @@ def test_different_notes_and_tasks_differ(entries: list[tuple[str, str]]) -> Non
     assert len({fingerprint(Task(subject=s, body=b)) for s, b in entries}) == len(entries)
 
 
-# --- the index ------------------------------------------------------------------------------------
+# --- content fingerprints of the other item types --------------------------------------------------
 
 
-def fp(n: int) -> str:
-    return fingerprint(Message(message_id=f"<{n}@example.com>"))
+CONTENT_SAME = [
+    pytest.param(
+        Contact(display_name="Ann Lee", emails=("A@x.com",), phones=(Phone("m", "+49 (30) 1234"),)),
+        Contact(display_name="ann  lee", emails=("a@x.com",), phones=(Phone("mobile", "+49301234"),)),
+        id="contact-normalized",
+    ),
+    pytest.param(
+        Event(uid="u1", start=dt.datetime(2024, 5, 2, 10, tzinfo=BERLIN), subject="Plan", body="<p>Agenda</p>"),
+        Event(uid="u1", start=dt.datetime(2024, 5, 2, 8, tzinfo=UTC), subject="plan", body="Agenda"),
+        id="event-html-body-as-text",
+    ),
+    pytest.param(Note(subject="Groceries", body="milk\neggs", color="yellow"), Note(subject="Groceries", body="milk eggs"), id="note"),
+]
+CONTENT_DIFFERENT = [
+    pytest.param(Contact(display_name="Ann", company="A"), Contact(display_name="Ann", company="B"), id="contact-company"),
+    pytest.param(
+        Contact(display_name="Ann", emails=("a@x.com",), phones=(Phone("m", "1"),)),
+        Contact(display_name="Ann", emails=("a@x.com",), phones=(Phone("m", "2"),)),
+        id="contact-phone",  # equal candidate keys (phones only count without an email address)
+    ),
+    pytest.param(
+        Event(uid="u1", start=dt.date(2024, 5, 1), location="Room 1"),
+        Event(uid="u1", start=dt.date(2024, 5, 1), location="Room 2"),
+        id="event-location",
+    ),
+    pytest.param(Task(subject="a", status="not_started"), Task(subject="a", status="completed"), id="task-status"),
+    pytest.param(Note(subject="a", body="x"), Note(subject="a", body="y"), id="note-body"),
+]
 
 
-def test_index_destination_side() -> None:
-    index = DuplicateIndex([fp(1), fp(2)])
-    index.add(fp(2), item_id="AAMk-2")
-    index.add(fp(3), item_id="AAMk-3")
-    assert len(index) == 3
-    assert fp(1) in index and fp(4) not in index and 42 not in index
-    assert (index.count(fp(1)), index.count(fp(2)), index.count(fp(4))) == (1, 2, 0)
-    assert index.destination_id(fp(3)) == "AAMk-3" and index.destination_id(fp(1)) is None
-    assert fp(1) + ":0123456789abcdef" in index  # a strong fingerprint counts as its primary
+@pytest.mark.parametrize(("a", "b"), CONTENT_SAME)
+def test_same_content_fingerprint(a: object, b: object) -> None:
+    assert content_fingerprint(a) == content_fingerprint(b)  # type: ignore[arg-type]
 
 
-def test_check_new_existing_and_source_duplicate() -> None:
-    index = DuplicateIndex()
-    index.add(fp(1), item_id="dest-1")
-    assert index.check(fp(1), source_id="s1") == Match(MatchKind.EXISTING, fp(1), "dest-1")
-    assert index.check(fp(2), source_id="s2") == Match(MatchKind.NEW, fp(2))
-    assert not index.seen_in_source(fp(3)) and index.seen_in_source(fp(2))
-    # the same item again in the same run: reported, not silently merged
-    assert index.check(fp(2), source_id="s2b") == Match(MatchKind.SOURCE_DUPLICATE, fp(2), first_source_id="s2")
-    # fp(1) had one destination copy, already matched: a second source copy is a source duplicate
-    assert index.check(fp(1)).kind is MatchKind.SOURCE_DUPLICATE
-    assert index.source_count == 2
+@pytest.mark.parametrize(("a", "b"), CONTENT_DIFFERENT)
+def test_different_content_fingerprint(a: object, b: object) -> None:
+    assert content_fingerprint(a) != content_fingerprint(b)  # type: ignore[arg-type]
 
 
-def test_messages_sharing_a_message_id_told_apart() -> None:
-    one = Message.from_mime(build(body="first"))
-    two = Message.from_mime(build(body="second"))
-    assert fingerprint(one) == fingerprint(two)
-    index = DuplicateIndex()
-    assert index.check(strong_fingerprint(one), "s1").kind is MatchKind.NEW
-    second = index.check(strong_fingerprint(two), "s2")
-    assert (second.kind, second.id_collision, second.fingerprint) == (MatchKind.NEW, True, fingerprint(two))
-    assert index.check(strong_fingerprint(two), "s3") == Match(MatchKind.SOURCE_DUPLICATE, fingerprint(two), first_source_id="s2")
-    assert index.check(strong_fingerprint(one)).first_source_id == "s1"
-    # re-run: the destination now holds both; both source messages match, nothing is created
-    rerun = DuplicateIndex([fingerprint(one), fingerprint(two)])
-    assert [rerun.check(strong_fingerprint(m)).kind for m in (one, two)] == [MatchKind.EXISTING] * 2
+# --- the duplicate policy ------------------------------------------------------------------------
 
 
-def test_without_strong_fingerprints_sharing_ids_look_like_duplicates() -> None:
-    index = DuplicateIndex()
-    index.check(fp(1))
-    assert index.check(fp(1) + ":00000000000000aa").kind is MatchKind.SOURCE_DUPLICATE
-
-
-@pytest.mark.parametrize(
-    ("policy", "source_copies", "destination_before", "created", "reported"),
-    [
-        pytest.param(DuplicatePolicy.SKIP, 3, 0, 1, 2, id="skip-first-run"),
-        pytest.param(DuplicatePolicy.SKIP, 3, 1, 0, 3, id="skip-rerun"),
-        pytest.param(DuplicatePolicy.COPY, 3, 0, 3, 0, id="copy-first-run"),
-        pytest.param(DuplicatePolicy.COPY, 3, 3, 0, 3, id="copy-rerun-creates-nothing"),
-        pytest.param(DuplicatePolicy.REPORT, 3, 0, 3, 2, id="report-first-run"),
-        pytest.param(DuplicatePolicy.COPY, 3, 2, 1, 2, id="copy-after-partial-run"),
-    ],
-)
-def test_policies(policy: DuplicatePolicy, source_copies: int, destination_before: int, created: int, reported: int) -> None:
-    index = DuplicateIndex([fp(7)] * destination_before)
-    matches = [index.check(fp(7)) for _ in range(source_copies)]
-    assert sum(m.create(policy) for m in matches) == created
-    assert sum(m.report(policy) for m in matches) == reported
-    assert DuplicatePolicy(policy.value) is policy
-
-
-def test_missing_counts_multiplicity() -> None:
-    index = DuplicateIndex([fp(1), fp(2), fp(2)])
-    assert index.missing([fp(1), fp(2), fp(2), fp(2), fp(3) + ":0000000000000001", fp(1)]) == [fp(2), fp(3), fp(1)]
-    assert index.check(fp(1)).kind is MatchKind.EXISTING  # missing() changed nothing
-
-
-def test_foreign_fingerprint_strings_accepted() -> None:
-    index = DuplicateIndex(["legacy-key-1"])
-    assert "legacy-key-1" in index and "legacy-key-2" not in index
-    assert index.check("legacy-key-1").kind is MatchKind.EXISTING
-
-
-def test_digests_stored_as_bytes() -> None:
-    index = DuplicateIndex([fp(1)])
-    index.check(strong_fingerprint(Message.from_mime(build())))
-    assert all(type(k) is bytes and len(k) == 16 for k in index._dest)  # noqa: SLF001
-    assert all(type(k) is bytes and len(k) == 16 and len(v) == 8 for k, v in index._source.items())  # noqa: SLF001
-
-
-def test_mapping_style_get_and_discard() -> None:
-    index = DuplicateIndex()
-    index.add(fp(1), item_id="d1")
-    index.add(fp(1))
-    assert index.get(fp(1)) == "d1" and index.get(fp(2)) is None and index.get(fp(2), "x") == "x"
-    index.discard(fp(1))
-    assert index.count(fp(1)) == 1 and fp(1) in index
-    index.discard(fp(1))
-    assert fp(1) not in index and index.get(fp(1)) is None and len(index) == 0
-    index.discard(fp(1))  # nothing left: no error
-    assert index.count(fp(1)) == 0
-
-
-def test_forget_source_after_failed_create() -> None:
-    index = DuplicateIndex()
-    assert index.check(fp(1)).kind is MatchKind.NEW
-    index.forget_source(fp(1))  # its creation failed
-    assert not index.seen_in_source(fp(1))
-    assert index.check(fp(1)).kind is MatchKind.NEW  # the next copy is created, not skipped
-    one, two = (strong_fingerprint(Message.from_mime(build(body=b))) for b in ("first", "second"))
-    index.check(one)
-    index.check(two)
-    index.forget_source(two)
-    assert index.check(one).kind is MatchKind.SOURCE_DUPLICATE
-    assert index.check(two).id_collision
+def test_duplicate_policy_values() -> None:
+    assert {policy.value for policy in DuplicatePolicy} == {"skip", "copy", "report"}
+    for policy in DuplicatePolicy:
+        assert DuplicatePolicy(policy.value) is policy
