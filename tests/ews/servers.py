@@ -1,16 +1,12 @@
-"""Helpers for the EWS backend tests: test servers per profile, endpoint arguments, the conformance harness."""
+"""Helpers for the EWS backend tests: test servers per profile, endpoint arguments."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
-import attrs
-
 from groupmigrate.auth import BasicAuth, OAuth2ClientCredentials
-from groupmigrate.backends.ews import EWSDestination, EWSSource
-from groupmigrate.items import Item, ItemType, Message
 from groupmigrate.testing import EWSTestServer
 
 SERVICE = "svc@contoso.com"
@@ -56,41 +52,3 @@ def served(profile: str, *mailboxes: str) -> Iterator[EWSTestServer]:
         yield server
     finally:
         server.stop()
-
-
-@attrs.define
-class EWSHarness:
-    """The conformance harness over two EWS test servers (see groupmigrate.testing.conformance)."""
-
-    source_server: EWSTestServer
-    destination_server: EWSTestServer
-    source: EWSSource
-    destination: EWSDestination
-    readback: EWSSource
-    source_address: str
-    destination_address: str
-
-    def seed(self, path: tuple[str, ...], kind: ItemType, items: Sequence[Item]) -> None:
-        self.source_server.seed_folder(self.source_address, path, kind=kind)
-        for item in items:
-            if isinstance(item, Message):
-                self.source_server.seed_message(
-                    self.source_address, path, item.mime, is_read=item.is_read, flag=item.flag,
-                    categories=item.categories, importance=item.importance, received=item.received,
-                )  # fmt: skip
-            else:
-                self.source_server.seed_item(self.source_address, item, folder=path)
-
-    def source_writes(self) -> list[Any] | None:
-        return self.source_server.write_operations(self.source_address)
-
-    def lose_next_write(self) -> None:
-        """The destination server carries out the next write and then resets the connection."""
-        self.destination_server.knobs.lose_answers = 1
-
-    def rejected_item(self) -> Item | None:
-        from groupmigrate.testing.conformance import sample_message
-
-        return sample_message(99, body=b"x" * 300_000)
-
-
