@@ -341,12 +341,12 @@ def generate(seed: int, count: int, mix: str, owner: str, start: int = 0) -> Ite
             )}  # fmt: skip
         elif kind == "calendar":
             start_at = (EPOCH + dt.timedelta(days=rng.randint(-700, 200))).replace(hour=rng.randint(7, 17))
-            attendees = tuple(Attendee(_person(rng)[1], None, "required", "Accept") for _ in range(rng.randint(0, 4)))
+            attendees = tuple(Attendee(_person(rng)[1], None, "required", "accepted") for _ in range(rng.randint(0, 4)))
             r = rng.random()
             if r < 0.1:
                 day = start_at.date()
                 event = Event(subject=f"Holiday {index}", start=day, end=day + dt.timedelta(days=1), is_all_day=True,
-                              show_as="OOF", uid=f"bench-{seed}-{index}@contoso")
+                              show_as="away", uid=f"bench-{seed}-{index}@contoso")
             else:
                 event = Event(
                     subject=f"Meeting {index}: " + " ".join(rng.choice(_vocabulary()) for _ in range(4)),
@@ -359,17 +359,17 @@ def generate(seed: int, count: int, mix: str, owner: str, start: int = 0) -> Ite
             yield {"kind": kind, "item": event}
         elif kind == "tasks":
             done = rng.random() < 0.3
-            status = "Completed" if done else ("InProgress" if rng.random() < 0.5 else "NotStarted")
+            status = "completed" if done else ("in_progress" if rng.random() < 0.5 else "not_started")
             yield {"kind": kind, "item": Task(
                 subject=f"Task {index}: " + " ".join(rng.choice(_vocabulary()) for _ in range(4)),
                 body=_text(rng, rng.randint(0, 1000)) or None, due=(EPOCH + dt.timedelta(days=rng.randint(-300, 60))).date(),
-                status=status, percent_complete={"Completed": 100, "InProgress": 50}.get(status, 0),
+                status=status, percent_complete={"completed": 100, "in_progress": 50}.get(status, 0),
                 completed=(EPOCH - dt.timedelta(days=rng.randint(1, 300))) if done else None,
             )}  # fmt: skip
         else:
             yield {"kind": kind, "item": Note(
                 subject=f"Note {index}", body=_text(rng, rng.randint(20, 800)),
-                color=rng.choice(("Yellow", "Blue", "Green")),
+                color=rng.choice(("yellow", "blue", "green")),
             )}  # fmt: skip
 
 
@@ -801,10 +801,9 @@ def warm_up() -> None:
 
     import groupmigrate.backends.ews  # noqa: F401
     import groupmigrate.core.mappers  # noqa: F401
+    import groupmigrate.backends.ews.destination  # noqa: F401
+    import groupmigrate.backends.ews.source  # noqa: F401
     import groupmigrate.core.migrator  # noqa: F401
-    from groupmigrate.backends.ews import fixes
-
-    fixes.apply()
 
 
 def run_migrator(servers: Servers | Endpoints, pairs: list[tuple[str, str]], state: str, workers: int,

@@ -1,4 +1,4 @@
-"""Each correction to exchangelib, shown against exchangelib's own behaviour where that is cheap."""
+"""Each correction to exchangelib, shown against exchangelib's own behaviour (left as shipped) where that is cheap."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ from typing import Any
 
 import pytest
 import requests
-from exchangelib import Account, Configuration, Credentials
 from exchangelib.errors import ErrorServerBusy
 from exchangelib.ewsdatetime import EWSDateTime
-from exchangelib.fields import DateTimeField
+from exchangelib.fields import DateOrDateTimeField, DateTimeBackedDateField, DateTimeField
 from exchangelib.protocol import FaultTolerance
+from exchangelib.util import TNS
 from lxml import etree
 
 from groupmigrate.auth import BasicAuth
 from groupmigrate.backends.ews import EWSSource, fixes
 from groupmigrate.backends.ews.errors import ServerUnavailable
+from groupmigrate.backends.ews.models import CalendarEventItem, ContactItem, FileAttachmentItem, MailItem, TaskItem
 from groupmigrate.backends.ews.retry import ResponsePolicy
 from groupmigrate.errors import AuthenticationError
 from groupmigrate.testing.conformance import sample_message
@@ -83,22 +84,35 @@ def test_a_fetch_parses_in_large_chunks(monkeypatch: pytest.MonkeyPatch) -> None
 # -- 2. fractional seconds -----------------------------------------------------------------
 
 
-def test_fractional_seconds_parse() -> None:
-    fixes.apply()
-    original = EWSDateTime.from_string._original
+def test_fractional_seconds_parse_in_our_fields_only() -> None:
     with pytest.raises(ValueError):
-        original(EWSDateTime, "2026-01-02T03:04:05.123Z")  # exchangelib as shipped
-    value = EWSDateTime.from_string("2026-01-02T03:04:05.123Z")
+        EWSDateTime.from_string("2026-01-02T03:04:05.123Z")  # exchangelib as shipped, and left so
+    value = fixes.ews_datetime("2026-01-02T03:04:05.123Z")
+    assert value is not None and type(value) is EWSDateTime
     assert (value.year, value.second, value.microsecond, value.utcoffset()) == (2026, 5, 123000, dt.timedelta(0))
-    assert EWSDateTime.from_string("2026-01-02T04:04:05.1234567+01:00") == EWSDateTime.from_string("2026-01-02T03:04:05.123456Z")
-    # inputs without a fraction behave exactly as before
-    assert EWSDateTime.from_string("2026-01-02T03:04:05Z") == original(EWSDateTime, "2026-01-02T03:04:05Z")
-    elem = etree.fromstring(
-        b'<t:Item xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">'
-        b"<t:DateTimeReceived>2026-01-02T03:04:05.120Z</t:DateTimeReceived></t:Item>"
+    assert fixes.ews_datetime("2026-01-02T04:04:05.1234567+01:00") == fixes.ews_datetime("2026-01-02T03:04:05.123456Z")
+    assert fixes.ews_datetime("2026-01-02T03:04:05Z") is None  # no fraction: exchangelib's own parsing
+    xml = (
+        f'<t:Item xmlns:t="{TNS}"><t:DateTimeReceived>2026-01-02T03:04:05.120Z</t:DateTimeReceived>'
+        f"<t:DateTimeSent>2026-01-02T03:04:05Z</t:DateTimeSent><t:DueDate>2026-01-02T23:30:00.5-01:00</t:DueDate>"
+        f'<t:ExtendedProperty><t:ExtendedFieldURI PropertyTag="0xe06" PropertyType="SystemTime"/>'
+        f"<t:Value>2026-01-02T03:04:05.25Z</t:Value></t:ExtendedProperty></t:Item>".encode()
     )
-    field = DateTimeField("received", field_uri="item:DateTimeReceived")
-    assert field.from_xml(elem, account=None).microsecond == 120000
+    elem = etree.fromstring(xml)
+    plain = DateTimeField("received", field_uri="item:DateTimeReceived")
+    assert plain.from_xml(elem, account=None) is None  # exchangelib's own field: unparsed, as shipped
+    assert fixes.with_fractional_times(plain).from_xml(elem, account=None).microsecond == 120000
+    assert type(plain) is DateTimeField  # the original field is not changed
+    # the models read them
+    item = MailItem.from_xml(elem=etree.fromstring(xml), account=None)  # (from_xml empties its element)
+    assert item.datetime_received.microsecond == 120000
+    assert item.datetime_sent == EWSDateTime.from_string("2026-01-02T03:04:05Z")
+    assert item.delivery_time.microsecond == 250000
+    task = TaskItem.from_xml(elem=etree.fromstring(xml), account=None)
+    assert task.due_date == dt.date(2026, 1, 3)  # 23:30:00.5 at -01:00 is the 3rd in UTC
+    for model in (MailItem, TaskItem, ContactItem, CalendarEventItem, FileAttachmentItem):
+        for field in model.FIELDS:
+            assert type(field) not in (DateTimeField, DateOrDateTimeField, DateTimeBackedDateField), (model, field)
 
 
 def test_fractional_server_dates_survive_a_fetch() -> None:
@@ -156,17 +170,43 @@ def test_wrong_password_fails_at_once_even_with_closed_connections() -> None:
 # -- 6. no secrets in exchangelib's DEBUG log -------------------------------------------------
 
 
-def test_exchangelib_debug_log_holds_no_credentials(caplog: pytest.LogCaptureFixture) -> None:
-    fixes.apply()
+def test_our_debug_log_holds_no_credentials(caplog: pytest.LogCaptureFixture) -> None:
+    import base64
+
     with served("exchange", ADDR) as server, caplog.at_level(logging.DEBUG):
         mailbox = EWSSource(**endpoint_kwargs(server)).open_mailbox(ADDR)
         mailbox.check()
-        # exchangelib's own client, in the same process, is covered by the same filter
-        config = Configuration(service_endpoint=server.url, credentials=Credentials(SERVICE, SERVICE_PASSWORD), auth_type="basic")
-        Account(ADDR, config=config, autodiscover=False, access_type="impersonation").root.refresh()
+    basic = base64.b64encode(f"{SERVICE}:{SERVICE_PASSWORD}".encode()).decode()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "'Authorization': '********'" in logged  # exchangelib did log the headers...
+    assert SERVICE_PASSWORD not in logged and basic not in logged  # ...without the secret
+    # nothing was installed on exchangelib's loggers for this
+    loggers = logging.root.manager.loggerDict
+    assert all(not getattr(loggers[n], "filters", None) for n in loggers if n.startswith("exchangelib"))
+
+
+def test_masking_happens_after_the_exchange() -> None:
+    request = requests.Request("POST", "http://server/x", headers={"Authorization": "Basic c2VjcmV0", "Cookie": "a=b"}).prepare()
+    response = _response(200, b"<ok/>", **{"Set-Cookie": "x=y"})
+    response.request = request
+    fixes.mask_secrets(response)
+    assert request.headers["Authorization"] == "********" and request.headers["Cookie"] == "********"
+    assert response.headers["Set-Cookie"] == "********"
+
+
+def test_autodiscover_lookups_hold_no_credentials(caplog: pytest.LogCaptureFixture) -> None:
+    from exchangelib import Credentials
+
+    from groupmigrate.backends.ews.connection import _autodiscovery
+
+    with served("exchange", ADDR) as server, caplog.at_level(logging.DEBUG):
+        discovery = _autodiscovery()(email=ADDR, credentials=Credentials(SERVICE, SERVICE_PASSWORD))
+        discovery._ensure_valid_hostname = lambda url: None  # the test server has no DNS name
+        ok, _ = discovery._attempt_response(server.url)  # an EWS endpoint: asks with Basic, gets no settings
+    assert not ok
     import base64
 
     basic = base64.b64encode(f"{SERVICE}:{SERVICE_PASSWORD}".encode()).decode()
     logged = "\n".join(r.getMessage() for r in caplog.records)
-    assert "Request headers" in logged  # exchangelib did log the headers...
-    assert SERVICE_PASSWORD not in logged and basic not in logged  # ...without the secret
+    assert "'Authorization': '********'" in logged
+    assert basic not in logged

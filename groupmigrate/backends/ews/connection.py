@@ -3,7 +3,9 @@
 One :class:`Connection` exists per endpoint and set of credentials. It owns an exchangelib
 protocol subclass (:class:`EWSProtocol`) whose sessions carry our auth object (Basic or
 bearer), our HTTP adapter (TLS verification as configured, per connection), the large-chunk
-response hook and, for sources, a write guard. Every call to the server goes through
+response hook, masking of credential headers for exchangelib's log and, for sources, a
+write guard. All of it lives on these objects: exchangelib's own classes, caches and loggers
+are left as shipped, so other users of exchangelib in the process see no change. Every call to the server goes through
 :meth:`Connection.call`, the single place where foreign errors become groupmigrate errors
 (one attempt per call: retries are the migrator's).
 """
@@ -90,11 +92,13 @@ def _operation(body: Any) -> str | None:
     return body[start + 1 : end].decode("ascii", "replace").rsplit(":", 1)[-1]
 
 
-class _Session(requests.Session):
+class _Session(fixes.MaskingSession):
     """A requests session that, on a source connection, refuses to POST anything but reads.
 
-    This is the last line of defence behind the operation check in :mod:`.fixes`: whatever
-    path a request takes through exchangelib, a write never leaves a read-only connection.
+    Every request exchangelib sends for this connection passes here, whatever path it took
+    through exchangelib (our services or its high-level API such as ``item.save()``), so a
+    write never leaves a read-only connection. Credential headers are masked in the finished
+    exchange (:class:`~.fixes.MaskingSession`).
     """
 
     refuses_writes = False
@@ -106,7 +110,7 @@ class _Session(requests.Session):
             operation = _operation(kwargs.get("data"))
             if operation is None or operation not in fixes.READ_OPERATIONS:
                 raise SourceIsReadOnly(f"{operation or 'request'} refused: this connection is a migration source")
-        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
+        return super().request(method, url, *args, **kwargs)
 
 
 class EWSProtocol(Protocol):  # type: ignore[misc]
@@ -168,7 +172,6 @@ class Connection:
     """
 
     def __init__(self, settings: Settings, auth: Auth, url: str) -> None:
-        fixes.apply()
         self.settings = settings
         self.url = url
         self.auth = auth
@@ -232,13 +235,12 @@ def autodiscover_url(settings: Settings, address: str, auth: Auth) -> str:
     if not isinstance(auth, BasicAuth):
         raise ConfigError("autodiscover needs BasicAuth; give the EWS URL for token authentication", key="url")
     from exchangelib import Credentials
-    from exchangelib.autodiscover import Autodiscovery
 
     from groupmigrate.backends.ews.errors import classify
 
-    fixes.apply()
     try:
-        _, found = Autodiscovery(email=address, credentials=Credentials(auth.username, auth.password.reveal())).discover()
+        discovery = _autodiscovery()(email=address, credentials=Credentials(auth.username, auth.password.reveal()))
+        _, found = discovery.discover()
     except Exception as exc:  # noqa: BLE001 - mapped at the boundary
         raise classify(exc, server="autodiscover", mailbox=address).error from None
     url = str(found.service_endpoint)
@@ -248,3 +250,52 @@ def autodiscover_url(settings: Settings, address: str, auth: Auth) -> str:
         CachingProtocol._protocol_cache.pop((found.service_endpoint, found.config.credentials), None)
     return url
 
+
+
+def _autodiscovery() -> Any:
+    """exchangelib's Autodiscovery, its authenticated lookups made on :class:`~.fixes.MaskingSession` s.
+
+    exchangelib would log the password's Basic header of each lookup; this subclass keeps the
+    lookups' credential headers out of the log without changing exchangelib's own classes.
+    """
+    from exchangelib.autodiscover import Autodiscovery
+    from exchangelib.autodiscover.cache import autodiscover_cache
+    from exchangelib.autodiscover.protocol import AutodiscoverProtocol
+    from exchangelib.errors import RedirectError, TransportError
+    from exchangelib.util import CONNECTION_ERRORS
+
+    class _MaskingAutodiscoverProtocol(AutodiscoverProtocol):  # type: ignore[misc]
+        @classmethod
+        def raw_session(cls, prefix: str, oauth2_client: Any = None, **kwargs: Any) -> requests.Session:
+            if oauth2_client is not None:  # not used by our lookups (Basic credentials only)
+                return super().raw_session(prefix, oauth2_client=oauth2_client, **kwargs)  # type: ignore[no-any-return]
+            session = fixes.MaskingSession()
+            session.headers.update(DEFAULT_HEADERS)
+            session.headers["User-Agent"] = cls.USERAGENT
+            session.mount(prefix, adapter=cls.get_adapter())
+            return session
+
+    class _Autodiscovery(Autodiscovery):  # type: ignore[misc]
+        # exchangelib's _attempt_response, with the protocol class above.
+        def _attempt_response(self, url: str) -> tuple[bool, Any]:
+            self._urls_visited.append(url.lower())
+            try:
+                self._ensure_valid_hostname(url)
+            except TransportError:
+                return False, None
+            protocol = _MaskingAutodiscoverProtocol(
+                config=Configuration(service_endpoint=url, credentials=self.credentials, retry_policy=self.INITIAL_RETRY_POLICY)
+            )
+            try:
+                user_response = protocol.get_user_settings(user=self.email)
+            except RedirectError as e:
+                if self._redirect_url_is_valid(url=e.url):
+                    return self._attempt_response(url=e.url)
+                return False, None
+            except (TransportError, *CONNECTION_ERRORS):
+                return False, None
+            if not user_response.redirect_url:
+                autodiscover_cache[self._cache_key] = protocol
+            return True, user_response
+
+    return _Autodiscovery

@@ -1,6 +1,8 @@
-"""Narrow corrections to exchangelib, applied at our boundary and each covered by a test.
+"""Narrow corrections to exchangelib, carried by this backend's own classes and each covered by a test.
 
-exchangelib is never edited in place. What is changed, and why:
+exchangelib is never edited in place, and nothing here changes it for the rest of the process:
+an embedder that uses exchangelib itself next to groupmigrate (a hosting panel, a notebook)
+gets exchangelib exactly as shipped. What is changed for this backend's connections, and why:
 
 * **Response parsing in large chunks** (:func:`large_chunk_hook`). exchangelib parses every
   SOAP response with ``to_xml(response.iter_content())``; ``iter_content()`` defaults to a
@@ -8,41 +10,47 @@ exchangelib is never edited in place. What is changed, and why:
   A requests response hook on *our* sessions gives non-streamed responses a 64 KiB default
   chunk. Streamed responses (exchangelib's notification reader scans them byte by byte) are
   left alone, and sessions not created by this backend are untouched.
-* **Timestamps with fractional seconds** (:func:`parse_ews_datetime`). exchangelib parses only
-  ``YYYY-MM-DDTHH:MM:SSZ``; ``2026-01-02T03:04:05.123Z`` (what Exchange Online sends) made
-  received, created and task dates None. ``EWSDateTime.from_string`` is wrapped so that only
-  strings with a fraction take the new path; every other input behaves exactly as before.
-* **Refusing writes on read-only connections** (:func:`install_write_guard`). Before any EWS
-  operation is sent, a connection marked ``refuses_writes`` raises
-  :class:`~groupmigrate.errors.SourceIsReadOnly` unless the operation is on a list of reads.
-  Other protocols are unaffected (the wrapper checks an attribute only ours carry).
-* **No secrets in exchangelib's DEBUG log** (:class:`RedactingFilter`). exchangelib logs the
-  prepared request headers, which hold ``Authorization: Basic ...`` or a bearer token. A
-  filter on its loggers masks those headers before any handler sees them.
-
-:func:`apply` installs the process-wide parts once; calling it again does nothing.
+* **Timestamps with fractional seconds** (:class:`FractionalDateTimeField` and its siblings,
+  :func:`with_fractional_times`). exchangelib parses only ``YYYY-MM-DDTHH:MM:SSZ``;
+  ``2026-01-02T03:04:05.123Z`` (what Exchange Online sends) made received, created and task
+  dates None. The item and attachment models of :mod:`.models` read their date fields with
+  these field types, which parse any number of fraction digits and leave every other input
+  to exchangelib's own parsing. exchangelib's classes and ``EWSDateTime`` are not touched.
+* **Refusing writes on read-only connections** (:data:`READ_OPERATIONS`). The HTTP session
+  of a source connection (:class:`~groupmigrate.backends.ews.connection.EWSProtocol`)
+  refuses to POST any EWS operation that is not on this list of reads and raises
+  :class:`~groupmigrate.errors.SourceIsReadOnly`, whatever path the request took through
+  exchangelib.
+* **No secrets in exchangelib's DEBUG log** (:class:`MaskingSession`). exchangelib logs the
+  headers of the request a response answers, which hold ``Authorization: Basic ...`` or a
+  bearer token. Our sessions mask those headers on the finished exchange, before exchangelib
+  reads them for its log; no logger or filter of the process is changed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
-import threading
-from collections.abc import Mapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import requests
-
-from groupmigrate.errors import SourceIsReadOnly
+from exchangelib.ewsdatetime import UTC, EWSDateTime
+from exchangelib.fields import DateOrDateTimeField, DateTimeBackedDateField, DateTimeField, Field
 
 __all__ = [
     "CHUNK_SIZE",
     "READ_OPERATIONS",
-    "RedactingFilter",
-    "apply",
+    "FractionalDateOrDateTimeField",
+    "FractionalDateTimeBackedDateField",
+    "FractionalDateTimeField",
+    "MaskingSession",
+    "ews_datetime",
     "large_chunk_hook",
+    "mask_secrets",
     "parse_ews_datetime",
+    "retyped",
+    "with_fractional_times",
 ]
 
 #: Bytes handed to the XML parser per call when reading a response.
@@ -58,9 +66,6 @@ READ_OPERATIONS = frozenset(
         "SyncFolderItems",
     }
 )  # fmt: skip
-
-_lock = threading.Lock()
-_applied = False
 
 
 # --- 1. response parsing in large chunks -------------------------------------------------
@@ -88,12 +93,12 @@ class _LargeChunkResponse(requests.Response):
 # --- 2. timestamps with fractional seconds -----------------------------------------------
 
 _FRACTIONAL = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{1,9})(Z|[+-]\d{2}:\d{2})$"
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d+)(Z|[+-]\d{2}:\d{2})$"
 )
 
 
 def parse_ews_datetime(text: str) -> dt.datetime | None:
-    """Parse an xs:dateTime with a fraction of a second into an aware UTC datetime.
+    """Parse an xs:dateTime with a fraction of a second (any number of digits) into an aware UTC datetime.
 
     Returns None when ``text`` has no fraction (those are left to exchangelib).
     """
@@ -112,105 +117,101 @@ def parse_ews_datetime(text: str) -> dt.datetime | None:
     return value.astimezone(dt.timezone.utc)
 
 
-def _install_fractional_seconds() -> None:
-    from exchangelib.ewsdatetime import UTC, EWSDateTime
+def ews_datetime(text: str | None) -> EWSDateTime | None:
+    """The UTC ``EWSDateTime`` for an xs:dateTime with a fraction of a second; None for any other input."""
+    parsed = parse_ews_datetime(text) if isinstance(text, str) else None
+    if parsed is None:
+        return None
+    return EWSDateTime(
+        parsed.year, parsed.month, parsed.day, parsed.hour, parsed.minute, parsed.second,
+        parsed.microsecond, tzinfo=UTC,
+    )  # fmt: skip
 
-    original = EWSDateTime.__dict__["from_string"]
-    if getattr(original, "_groupmigrate", False):
+
+class FractionalDateTimeField(DateTimeField):  # type: ignore[misc]
+    """exchangelib's DateTimeField, reading timestamps with fractional seconds too."""
+
+    def from_xml(self, elem: Any, account: Any) -> Any:
+        value = ews_datetime(self._get_val_from_elem(elem))
+        return value if value is not None else super().from_xml(elem=elem, account=account)
+
+
+class FractionalDateOrDateTimeField(DateOrDateTimeField):  # type: ignore[misc]
+    """exchangelib's DateOrDateTimeField (calendar start/end), reading fractional seconds too."""
+
+    def from_xml(self, elem: Any, account: Any) -> Any:
+        value = ews_datetime(self._get_val_from_elem(elem))
+        return value if value is not None else super().from_xml(elem=elem, account=account)
+
+
+class FractionalDateTimeBackedDateField(DateTimeBackedDateField):  # type: ignore[misc]
+    """exchangelib's DateTimeBackedDateField (task start/due dates), reading fractional seconds too."""
+
+    def from_xml(self, elem: Any, account: Any) -> Any:
+        value = ews_datetime(self._get_val_from_elem(elem))
+        return value.date() if value is not None else super().from_xml(elem=elem, account=account)
+
+
+#: exchangelib's date field types and the ones that replace them in our models
+_FRACTIONAL_TYPES: dict[type, type] = {
+    DateTimeField: FractionalDateTimeField,
+    DateOrDateTimeField: FractionalDateOrDateTimeField,
+    DateTimeBackedDateField: FractionalDateTimeBackedDateField,
+}
+
+
+def with_fractional_times(field: Field) -> Field:
+    """``field`` itself, or for one of exchangelib's date field types a copy that also reads fractions.
+
+    The copy keeps every setting of the original (name, URI, version support, read-only...);
+    only its ``from_xml`` differs, so writing and filtering behave as before.
+    """
+    replacement = _FRACTIONAL_TYPES.get(type(field))
+    return field if replacement is None else retyped(field, replacement)
+
+
+def retyped(field: Field, cls: type) -> Field:
+    """A copy of ``field`` (all its settings) as an instance of ``cls``, a subclass of its type.
+
+    Built by hand rather than with :func:`copy.copy`, which would cache ``__slotnames__`` on
+    exchangelib's field classes.
+    """
+    copied: Field = object.__new__(cls)
+    copied.__dict__.update(vars(field))
+    return copied
+
+
+# --- 3. no secrets in exchangelib's log --------------------------------------------------
+
+_MASK = "********"
+_SECRET_REQUEST_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")
+_SECRET_RESPONSE_HEADERS = ("Set-Cookie",)
+
+
+def _mask(headers: MutableMapping[str, Any] | None, names: tuple[str, ...]) -> None:
+    if headers is None:
         return
-    plain = original.__func__
-
-    def from_string(cls: type[EWSDateTime], date_string: str) -> EWSDateTime:
-        parsed = parse_ews_datetime(date_string) if isinstance(date_string, str) else None
-        if parsed is None:
-            return plain(cls, date_string)
-        return cls(
-            parsed.year, parsed.month, parsed.day, parsed.hour, parsed.minute, parsed.second,
-            parsed.microsecond, tzinfo=UTC,
-        )  # fmt: skip
-
-    from_string._groupmigrate = True  # type: ignore[attr-defined]
-    from_string._original = plain  # type: ignore[attr-defined]
-    EWSDateTime.from_string = classmethod(from_string)
+    for name in names:
+        if name in headers:
+            headers[name] = _MASK
 
 
-# --- 3. refusing writes on read-only connections -----------------------------------------
+def mask_secrets(response: requests.Response) -> requests.Response:
+    """Mask the credential headers of a finished exchange, in the request it answers and in its history.
+
+    Called once the response (and every hook on it, a token renewal included) is complete; the
+    request was sent, so what is masked is only what later readers (exchangelib's log) see.
+    """
+    for answer in (*response.history, response):
+        request = answer.request
+        if request is not None:
+            _mask(request.headers, _SECRET_REQUEST_HEADERS)
+        _mask(answer.headers, _SECRET_RESPONSE_HEADERS)
+    return response
 
 
-def _install_write_guard() -> None:
-    from exchangelib.services.common import EWSService
+class MaskingSession(requests.Session):
+    """A requests session whose responses carry no credential headers (see :func:`mask_secrets`)."""
 
-    original = EWSService._get_response
-    if getattr(original, "_groupmigrate", False):
-        return
-
-    def _get_response(self: EWSService, payload: Any, api_version: Any) -> Any:
-        if getattr(self.protocol, "refuses_writes", False) and self.SERVICE_NAME not in READ_OPERATIONS:
-            raise SourceIsReadOnly(
-                f"{self.SERVICE_NAME} refused: this connection is a migration source and never writes"
-            )
-        return original(self, payload, api_version)
-
-    _get_response._groupmigrate = True  # type: ignore[attr-defined]
-    EWSService._get_response = _get_response
-
-
-# --- 4. no secrets in exchangelib's log --------------------------------------------------
-
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
-_HEADER_IN_TEXT = re.compile(r"(?i)((?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)([^'\",}\r\n]+)")
-
-
-def _redact(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            k: ("********" if isinstance(k, str) and k.lower() in _SECRET_HEADERS else _redact(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, (tuple, list)):
-        return type(value)(_redact(v) for v in value)
-    if isinstance(value, str) and "uthorization" in value:
-        return _HEADER_IN_TEXT.sub(r"\1********", value)
-    return value
-
-
-class RedactingFilter(logging.Filter):
-    """Masks Authorization, Cookie and similar headers in log records of the loggers it guards."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            record.args = _redact(record.args)
-        if isinstance(record.msg, str) and "uthorization" in record.msg:
-            record.msg = _redact(record.msg)
-        return True
-
-
-_GUARDED_LOGGERS = (
-    "exchangelib.util",
-    "exchangelib.transport",
-    "exchangelib.protocol",
-    "exchangelib.services.common",
-    "exchangelib.autodiscover.discovery",
-    "exchangelib.autodiscover.protocol",
-)
-
-
-def _install_log_redaction() -> None:
-    for name in _GUARDED_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-            logger.addFilter(RedactingFilter())
-
-
-def apply() -> None:
-    """Install the process-wide corrections (idempotent, thread-safe)."""
-    global _applied
-    if _applied:
-        return
-    with _lock:
-        if _applied:
-            return
-        _install_fractional_seconds()
-        _install_write_guard()
-        _install_log_redaction()
-        _applied = True
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        return mask_secrets(super().request(method, url, *args, **kwargs))  # type: ignore[arg-type]

@@ -4,7 +4,8 @@ Each class keeps exchangelib's request building and response parsing and changes
 
 * per-item errors of every kind come back as exception objects in result order (exchangelib
   raises most of them, which would lose the results of the other items of the batch);
-* items are read into our models (:mod:`.models`), folders into light :class:`FolderRecord`;
+* items and attachments are read into our models (:mod:`.models`), folders into light
+  :class:`FolderRecord`;
 * GetItem can ask for plain-text bodies (``BodyType``), which exchangelib cannot;
 * ResolveNames sends one name per request (the schema allows only one ``UnresolvedEntry``;
   exchangelib batches up to 100) and carries the impersonation header of the mailbox.
@@ -36,7 +37,7 @@ from exchangelib.services import (
 )
 from exchangelib.util import MNS, TNS, add_xml_child, create_element, xml_text_to_value
 
-from groupmigrate.backends.ews.models import ITEM_MODELS, Hidden
+from groupmigrate.backends.ews.models import ATTACHMENT_MODELS, ITEM_MODELS, Hidden
 
 __all__ = [
     "AnyErrorCreateAttachment",
@@ -223,9 +224,10 @@ class GetItems(GetItem):  # type: ignore[misc]
 
 @_back_off_aware
 class GetAttachments(GetAttachment):  # type: ignore[misc]
-    """GetAttachment with per-attachment errors returned in place."""
+    """GetAttachment with per-attachment errors returned in place, read into our attachment models."""
 
     ERRORS_TO_CATCH_IN_RESPONSE = _CATCH_ALL
+    cls_map = ATTACHMENT_MODELS
 
 
 @_back_off_aware
