@@ -6,6 +6,11 @@ are validated on construction, and a bad value raises :class:`ValueError` naming
 
 Every item carries ``source_id``: the id the source backend gave it (opaque to the core),
 used to record which source item became which destination item.
+
+Closed vocabularies (importance, flag, task status, free/busy, sensitivity, attendee
+response, note colour, message kind) are :class:`enum.StrEnum` types in the models' own
+words: fields accept a member or its value string (``"high"``), and the values are plain
+strings in JSON, state and logs. Each backend translates them to and from its protocol.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import datetime as dt
 import email.parser
 import email.policy
 import email.utils
-from typing import Any, ClassVar, Literal, Union
+import enum
+from typing import Any, ClassVar, Literal, TypeVar, Union
 
 import attrs
 
@@ -26,16 +32,24 @@ __all__ = [
     "Attendee",
     "Contact",
     "Event",
+    "FlagStatus",
     "Folder",
+    "Importance",
     "Item",
     "ItemRef",
     "ItemType",
     "Mailbox",
     "Message",
+    "MessageKind",
     "Note",
+    "NoteColor",
     "Phone",
     "PostalAddress",
+    "Response",
+    "Sensitivity",
+    "ShowAs",
     "Task",
+    "TaskStatus",
 ]
 
 ItemType = Literal["mail", "contacts", "calendar", "tasks", "notes"]
@@ -48,14 +62,155 @@ FOLDER_ROLES = frozenset(
         "calendar", "contacts", "tasks", "notes",
     }
 )  # fmt: skip
-IMPORTANCE = ("Low", "Normal", "High")
-FLAG_STATUS = ("NotFlagged", "Flagged", "Complete")
-TASK_STATUS = ("NotStarted", "InProgress", "Completed", "WaitingOnOthers", "Deferred")
-SHOW_AS = ("Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData")
-SENSITIVITY = ("Normal", "Personal", "Private", "Confidential")
 ATTENDEE_ROLES = ("required", "optional", "resource")
-RESPONSES = ("Unknown", "Organizer", "Tentative", "Accept", "Decline", "NoResponseReceived")
-NOTE_COLORS = ("Blue", "Green", "Pink", "Yellow", "White")
+
+
+class Importance(enum.StrEnum):
+    """How important a message or task is."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+
+
+class FlagStatus(enum.StrEnum):
+    """A message's follow-up flag: none, flagged, or flagged and marked complete."""
+
+    NONE = "none"
+    FLAGGED = "flagged"
+    COMPLETE = "complete"
+
+
+class TaskStatus(enum.StrEnum):
+    """Where a task stands."""
+
+    NOT_STARTED = "not_started"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    #: waiting on someone else
+    WAITING = "waiting"
+    DEFERRED = "deferred"
+
+
+class ShowAs(enum.StrEnum):
+    """How an event shows in free/busy lookups."""
+
+    FREE = "free"
+    TENTATIVE = "tentative"
+    BUSY = "busy"
+    #: out of office
+    AWAY = "away"
+    WORKING_ELSEWHERE = "working_elsewhere"
+    #: no free/busy information
+    UNKNOWN = "unknown"
+
+
+class Sensitivity(enum.StrEnum):
+    """Who may see an event's details."""
+
+    NORMAL = "normal"
+    PERSONAL = "personal"
+    PRIVATE = "private"
+    CONFIDENTIAL = "confidential"
+
+
+class Response(enum.StrEnum):
+    """An attendee's answer to a meeting request."""
+
+    UNKNOWN = "unknown"
+    #: the attendee is the organizer
+    ORGANIZER = "organizer"
+    TENTATIVE = "tentative"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    #: the request was sent and not answered
+    NONE = "none"
+
+
+class NoteColor(enum.StrEnum):
+    """The colour of a sticky note."""
+
+    BLUE = "blue"
+    GREEN = "green"
+    PINK = "pink"
+    YELLOW = "yellow"
+    WHITE = "white"
+
+
+class MessageKind(enum.StrEnum):
+    """What a message in a mail folder is; the MIME is copied the same way for each."""
+
+    #: an ordinary mail (also signed or encrypted mail)
+    MAIL = "mail"
+    MEETING_REQUEST = "meeting_request"
+    #: an answer to a meeting request (accepted, tentative or declined)
+    MEETING_RESPONSE = "meeting_response"
+    MEETING_CANCELLATION = "meeting_cancellation"
+    #: a delivery or read report: a non-delivery report, delivery or read receipt
+    REPORT = "report"
+    #: a sticky note that sits in a mail folder
+    STICKY_NOTE = "sticky_note"
+    #: anything else (posts, recall messages, forms ...)
+    OTHER = "other"
+
+
+_E = TypeVar("_E", bound=enum.StrEnum)
+
+
+def _member(cls: type[_E], value: object) -> _E:
+    """``value`` as a member of ``cls`` (a member or its value string); else unchanged, for
+    :func:`_member_of` to refuse with the field's name."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        try:
+            return cls(value)
+        except ValueError:
+            pass
+    return value  # type: ignore[return-value]
+
+
+def _importance(value: Importance | str) -> Importance:
+    return _member(Importance, value)
+
+
+def _flag_status(value: FlagStatus | str) -> FlagStatus:
+    return _member(FlagStatus, value)
+
+
+def _task_status(value: TaskStatus | str) -> TaskStatus:
+    return _member(TaskStatus, value)
+
+
+def _show_as(value: ShowAs | str) -> ShowAs:
+    return _member(ShowAs, value)
+
+
+def _sensitivity(value: Sensitivity | str) -> Sensitivity:
+    return _member(Sensitivity, value)
+
+
+def _response(value: Response | str | None) -> Response | None:
+    return None if value is None else _member(Response, value)
+
+
+def _note_color(value: NoteColor | str | None) -> NoteColor | None:
+    return None if value is None else _member(NoteColor, value)
+
+
+def _message_kind(value: MessageKind | str) -> MessageKind:
+    return _member(MessageKind, value)
+
+
+def _member_of(cls: type[enum.StrEnum]):  # type: ignore[no-untyped-def]
+    def check(instance: object, attribute: attrs.Attribute, value: object) -> None:  # type: ignore[type-arg]
+        if value is not None and not isinstance(value, cls):
+            raise ValueError(
+                f"{type(instance).__name__}.{attribute.name}: {value!r} is not one of "
+                f"{', '.join(m.value for m in cls)}"
+            )
+
+    return check
 
 
 def _one_of(choices: tuple[str, ...]):  # type: ignore[no-untyped-def]
@@ -159,22 +314,30 @@ class Attachment:
 
 @attrs.frozen(repr=False)
 class Message:
-    """A mail: the raw MIME as the source holds it, plus the properties MIME does not carry."""
+    """A mail: the raw MIME as the source holds it, plus the properties MIME does not carry.
+
+    ``kind`` says what the message is (a mail, a meeting request, a delivery report ...), as
+    far as the source can tell; it is informational: the MIME is copied the same way for each.
+    """
 
     item_type: ClassVar[ItemType] = "mail"
 
     mime: bytes = attrs.field(default=b"")
     is_read: bool = False
-    flag: str = attrs.field(default="NotFlagged", validator=_one_of(FLAG_STATUS))
+    flag: FlagStatus = attrs.field(default=FlagStatus.NONE, converter=_flag_status, validator=_member_of(FlagStatus))
     categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
-    importance: str = attrs.field(default="Normal", validator=_one_of(IMPORTANCE))
+    importance: Importance = attrs.field(
+        default=Importance.NORMAL, converter=_importance, validator=_member_of(Importance)
+    )
     received: dt.datetime | None = attrs.field(default=None, validator=_aware)
     sent: dt.datetime | None = attrs.field(default=None, validator=_aware)
     size: int = attrs.field(default=0, validator=_non_negative)
     message_id: str | None = None
     subject: str | None = None
     sender: str | None = None
-    item_class: str = "IPM.Note"
+    kind: MessageKind = attrs.field(
+        default=MessageKind.MAIL, converter=_message_kind, validator=_member_of(MessageKind)
+    )
     source_id: str | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -279,7 +442,7 @@ class Attendee:
     address: str
     name: str | None = None
     role: str = attrs.field(default="required", validator=_one_of(ATTENDEE_ROLES))
-    response: str | None = attrs.field(default=None, validator=_one_of(RESPONSES))
+    response: Response | None = attrs.field(default=None, converter=_response, validator=_member_of(Response))
 
 
 @attrs.frozen(repr=False)
@@ -310,8 +473,10 @@ class Event:
     recurrence_id: dt.datetime | None = attrs.field(default=None, validator=_aware)
     uid: str | None = None
     reminder_minutes: int | None = attrs.field(default=None, validator=attrs.validators.optional(_non_negative))
-    show_as: str = attrs.field(default="Busy", validator=_one_of(SHOW_AS))
-    sensitivity: str = attrs.field(default="Normal", validator=_one_of(SENSITIVITY))
+    show_as: ShowAs = attrs.field(default=ShowAs.BUSY, converter=_show_as, validator=_member_of(ShowAs))
+    sensitivity: Sensitivity = attrs.field(
+        default=Sensitivity.NORMAL, converter=_sensitivity, validator=_member_of(Sensitivity)
+    )
     categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=_tuple)
     source_id: str | None = attrs.field(default=None, eq=False)
@@ -339,9 +504,13 @@ class Task:
     start: dt.date | None = None
     due: dt.date | None = None
     completed: dt.datetime | dt.date | None = None
-    status: str = attrs.field(default="NotStarted", validator=_one_of(TASK_STATUS))
+    status: TaskStatus = attrs.field(
+        default=TaskStatus.NOT_STARTED, converter=_task_status, validator=_member_of(TaskStatus)
+    )
     percent_complete: int = attrs.field(default=0)
-    importance: str = attrs.field(default="Normal", validator=_one_of(IMPORTANCE))
+    importance: Importance = attrs.field(
+        default=Importance.NORMAL, converter=_importance, validator=_member_of(Importance)
+    )
     recurrence: str | None = None
     categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     source_id: str | None = attrs.field(default=None, eq=False)
@@ -356,18 +525,18 @@ class Task:
         return len(self.body or "") + 512
 
     def __repr__(self) -> str:
-        return f"Task(subject={self.subject!r}, status={self.status!r})"
+        return f"Task(subject={self.subject!r}, status={str(self.status)!r})"
 
 
 @attrs.frozen(repr=False)
 class Note:
-    """A sticky note (IPM.StickyNote on Exchange)."""
+    """A sticky note."""
 
     item_type: ClassVar[ItemType] = "notes"
 
     subject: str | None = None
     body: str | None = None
-    color: str | None = attrs.field(default=None, validator=_one_of(NOTE_COLORS))
+    color: NoteColor | None = attrs.field(default=None, converter=_note_color, validator=_member_of(NoteColor))
     categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     created: dt.datetime | None = attrs.field(default=None, validator=_aware)
     modified: dt.datetime | None = attrs.field(default=None, validator=_aware)

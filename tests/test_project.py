@@ -21,7 +21,8 @@ PUBLIC = sorted(
     ItemMigrated ItemRef ItemRejected ItemSkipped LogEntry LoggingSink Mailbox MailboxNotFound Message
     Migrator Note OAuth2ClientCredentials Phone PostalAddress Progress Report RunFinished RunStarted
     Secret SourceIsReadOnly SqliteStateStore StateError StateStore Task Throttled TokenProvider TqdmSink
-    TransientError read_accounts_csv
+    TransientError read_accounts_csv Credentials OutcomeUnknown StateLocked FlagStatus Importance MessageKind
+    NoteColor Response Sensitivity ShowAs TaskStatus
     """.split()
 )
 

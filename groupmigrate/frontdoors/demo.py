@@ -22,7 +22,10 @@ from typing import Any
 
 from groupmigrate.accounts import AccountPair
 from groupmigrate.auth import BasicAuth, OAuth2ClientCredentials
-from groupmigrate.items import Attachment, Attendee, Contact, Event, Note, Phone, PostalAddress, Task
+from groupmigrate.items import (
+    Attachment, Attendee, Contact, Event, FlagStatus, Importance, Note, NoteColor, Phone, PostalAddress, Response,
+    Sensitivity, ShowAs, Task, TaskStatus,
+)  # fmt: skip
 
 __all__ = ["SAMPLE_USERS", "expected_counts", "run_demo", "seed_mailbox"]
 
@@ -69,7 +72,7 @@ def seed_mailbox(server: Any, user: str, now: dt.datetime, oversized: bool) -> d
         sender = f"Bob (old directory) <{IMCEAEX_BOB}>" if n == 3 else None
         mime = _mail(n, user, received, sender=sender)
         server.seed_message(address, folders[n % len(folders)], mime, is_read=n % 2 == 0, received=received,
-                            categories=("Finance",) if n % 5 == 0 else (), flag="Flagged" if n == 1 else "NotFlagged")  # fmt: skip
+                            categories=("Finance",) if n % 5 == 0 else (), flag=FlagStatus.FLAGGED if n == 1 else FlagStatus.NONE)  # fmt: skip
         if n == 5:
             duplicate_of = mime
     assert duplicate_of is not None
@@ -98,29 +101,29 @@ def seed_mailbox(server: Any, user: str, now: dt.datetime, oversized: bool) -> d
     weekly = Event(
         subject="Team sync", start=start, end=start + dt.timedelta(minutes=30), timezone="Europe/Berlin",
         recurrence="FREQ=WEEKLY;COUNT=10", location="Room 4", organizer=address, uid=f"sync-{user}@contoso",
-        attendees=(Attendee(f"bob@{SOURCE_DOMAIN}", "Bob", "required", "Accept"),
-                   Attendee(X500_BOB, "Bob (X500)", "optional", "Tentative")),
+        attendees=(Attendee(f"bob@{SOURCE_DOMAIN}", "Bob", "required", Response.ACCEPTED),
+                   Attendee(X500_BOB, "Bob (X500)", "optional", Response.TENTATIVE)),
         exceptions=(Event(subject="Team sync (moved)", start=start + dt.timedelta(days=7, hours=2),
                           end=start + dt.timedelta(days=7, hours=2, minutes=30),
                           recurrence_id=start + dt.timedelta(days=7)),),
         deleted_occurrences=(start + dt.timedelta(days=14),), reminder_minutes=15,
     )  # fmt: skip
     holiday = Event(subject="Company holiday", start=dt.date(2026, 12, 24), end=dt.date(2026, 12, 25), is_all_day=True,
-                    show_as="OOF", uid=f"holiday-{user}@contoso")  # fmt: skip
+                    show_as=ShowAs.AWAY, uid=f"holiday-{user}@contoso")  # fmt: skip
     review = Event(subject="Budget review", start=start + dt.timedelta(days=1), end=start + dt.timedelta(days=1, hours=1),
-                   timezone="America/New_York", uid=f"review-{user}@contoso", sensitivity="Private",
+                   timezone="America/New_York", uid=f"review-{user}@contoso", sensitivity=Sensitivity.PRIVATE,
                    attachments=(Attachment("agenda.txt", b"1. numbers\n2. more numbers\n", "text/plain"),))  # fmt: skip
     for event in (weekly, holiday, review):
         server.seed_item(address, event)
 
     tasks = [
-        Task(subject="Submit expense report", status="InProgress", percent_complete=40, due=(now + dt.timedelta(days=3)).date(),
-             importance="High"),
-        Task(subject="Renew certificate", status="Completed", percent_complete=100, completed=now - dt.timedelta(days=2)),
+        Task(subject="Submit expense report", status=TaskStatus.IN_PROGRESS, percent_complete=40, due=(now + dt.timedelta(days=3)).date(),
+             importance=Importance.HIGH),
+        Task(subject="Renew certificate", status=TaskStatus.COMPLETED, percent_complete=100, completed=now - dt.timedelta(days=2)),
     ]  # fmt: skip
     for task in tasks:
         server.seed_item(address, task)
-    notes = [Note(subject="Wi-Fi", body="guest network: Contoso-Guest", color="Yellow"), Note(subject="Ideas", body="- faster")]
+    notes = [Note(subject="Wi-Fi", body="guest network: Contoso-Guest", color=NoteColor.YELLOW), Note(subject="Ideas", body="- faster")]
     for note in notes:
         server.seed_item(address, note)
     return {

@@ -68,10 +68,10 @@ def seed(server: EWSTestServer, address: str, with_huge: bool) -> dict[str, int]
             deleted_occurrences=(start + dt.timedelta(days=14),) if recurring else (),
         ))  # fmt: skip
     for n in range(30):
-        server.seed_item(address, Task(subject=f"Task {n:02}", status="InProgress" if n % 2 else "NotStarted",
+        server.seed_item(address, Task(subject=f"Task {n:02}", status="in_progress" if n % 2 else "not_started",
                                        percent_complete=(n * 3) % 100, due=(now + dt.timedelta(days=n)).date()))  # fmt: skip
     for n in range(20):
-        server.seed_item(address, Note(subject=f"Note {n:02}", body=f"remember {n}", color="Yellow"))
+        server.seed_item(address, Note(subject=f"Note {n:02}", body=f"remember {n}", color="yellow"))
     return {"mail": 500, "contacts": 100, "calendar": 50, "tasks": 30, "notes": 20}
 
 

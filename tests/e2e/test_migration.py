@@ -84,8 +84,8 @@ def test_full_migration_copies_every_item_type_field_by_field(route):
     assert calendar["Budget review"].attachments and calendar["Budget review"].attachments[0].name == "agenda.txt"
 
     tasks = {t.subject: t for items in after.values() for t in items if isinstance(t, Task)}
-    assert (tasks["Submit expense report"].status, tasks["Submit expense report"].percent_complete) == ("InProgress", 40)
-    assert tasks["Renew certificate"].status == "Completed"
+    assert (tasks["Submit expense report"].status, tasks["Submit expense report"].percent_complete) == ("in_progress", 40)
+    assert tasks["Renew certificate"].status == "completed"
     notes = {n.subject: n for items in after.values() for n in items if isinstance(n, Note)}
     assert notes["Wi-Fi"].body == "guest network: Contoso-Guest"
 

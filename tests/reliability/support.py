@@ -593,10 +593,10 @@ def seed_workload(
         server.seed_item(
             address,
             Task(subject=f"Task {n:04d}", body=f"do thing {n}", due=(NOW + dt.timedelta(days=n)).date(),
-                 status="Completed" if n % 4 == 0 else "NotStarted", percent_complete=100 if n % 4 == 0 else 0),
+                 status="completed" if n % 4 == 0 else "not_started", percent_complete=100 if n % 4 == 0 else 0),
         )  # fmt: skip
     for n in range(notes):
-        server.seed_item(address, Note(subject=f"Note {n:04d}", body=f"remember {n}", color="Yellow"))
+        server.seed_item(address, Note(subject=f"Note {n:04d}", body=f"remember {n}", color="yellow"))
     return {"mail": mails, "contacts": contacts, "calendar": events, "tasks": tasks, "notes": notes}
 
 

@@ -192,7 +192,7 @@ class NoteColor(ExtendedProperty):
 
 
 def test_notes_are_sticky_note_messages(server: EWSTestServer) -> None:
-    server.seed_item(ALICE, gi.Note(subject="Groceries", body="milk, eggs", color="Yellow", categories=("Home",)))
+    server.seed_item(ALICE, gi.Note(subject="Groceries", body="milk, eggs", color="yellow", categories=("Home",)))
     account = make_account(server)
     Message.register("note_color", NoteColor)
     try:
@@ -214,11 +214,11 @@ def test_seeded_neutral_items_read_back(server: EWSTestServer) -> None:
     server.seed_item(ALICE, gi.Event(
         subject="Weekly", start=start, end=start + dt.timedelta(hours=1), timezone="Europe/Berlin",
         recurrence="FREQ=WEEKLY;BYDAY=MO;COUNT=5", organizer="bob@contoso.com",
-        attendees=(gi.Attendee(ALICE, role="required", response="Accept"),),
+        attendees=(gi.Attendee(ALICE, role="required", response="accepted"),),
         exceptions=(gi.Event(subject="Weekly (late)", start=start + dt.timedelta(days=7, hours=1),
                              end=start + dt.timedelta(days=7, hours=2), recurrence_id=start + dt.timedelta(days=7)),),
         deleted_occurrences=(start + dt.timedelta(days=14),)))
-    server.seed_item(ALICE, gi.Task(subject="T", due=dt.date(2026, 1, 10), status="Completed", percent_complete=100,
+    server.seed_item(ALICE, gi.Task(subject="T", due=dt.date(2026, 1, 10), status="completed", percent_complete=100,
                                     completed=dt.datetime(2026, 1, 9, tzinfo=utc)))
     account = make_account(server)
     [contact] = list(account.contacts.all())

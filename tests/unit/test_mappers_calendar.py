@@ -49,8 +49,8 @@ MEETING = Event(
     timezone="Europe/Berlin",
     organizer="bob@example.com",
     attendees=(
-        Attendee("alice@example.org", "Alice", response="Accept"),
-        Attendee("carol@example.com", "Carol", role="optional", response="Decline"),
+        Attendee("alice@example.org", "Alice", response="accepted"),
+        Attendee("carol@example.com", "Carol", role="optional", response="declined"),
         Attendee("room@example.com", role="resource"),
     ),
     uid="uid-1",
@@ -63,7 +63,7 @@ SERIES = Event(
     end=at(2024, 3, 18, 10),
     timezone="Europe/Berlin",
     organizer="bob@example.com",
-    attendees=(Attendee("carol@example.com", response="Tentative"),),
+    attendees=(Attendee("carol@example.com", response="tentative"),),
     recurrence="FREQ=WEEKLY;BYDAY=MO;COUNT=6",
     exceptions=(
         Event(
@@ -72,7 +72,7 @@ SERIES = Event(
             end=at(2024, 4, 2, 15),
             recurrence_id=at(2024, 4, 1, 9),
             organizer="bob@example.com",
-            attendees=(Attendee("carol@example.com", response="Accept"),),
+            attendees=(Attendee("carol@example.com", response="accepted"),),
         ),
     ),
     deleted_occurrences=(at(2024, 4, 8, 9),),

@@ -38,8 +38,8 @@ def test_summary_totals_every_rule() -> None:
     items: list[Item] = [
         Contact(display_name="Team", is_distribution_list=True),
         Contact(display_name="Big", notes="x" * 5000),
-        Note(subject="n", color="Blue"),
-        Event(organizer="bob@example.com", attendees=(Attendee("c@example.com", response="Accept"), Attendee("d@example.com", response="Decline"))),
+        Note(subject="n", color="blue"),
+        Event(organizer="bob@example.com", attendees=(Attendee("c@example.com", response="accepted"), Attendee("d@example.com", response="declined"))),
     ]
     for item in items:
         map_item(item, caps, ctx)

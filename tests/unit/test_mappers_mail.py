@@ -120,10 +120,10 @@ def test_route_limits(caps: Capabilities, size: int, skip_reason: str | None) ->
 
 def test_unsupported_property_dropped_counted_noticed_once() -> None:
     ctx = MapContext(owner="alice@example.org", unsupported_fields={"mail.flag"})
-    flagged = [Message(mime=b"Subject: a\r\n\r\n", flag="Flagged"), Message(mime=b"Subject: b\r\n\r\n", flag="Complete")]
+    flagged = [Message(mime=b"Subject: a\r\n\r\n", flag="flagged"), Message(mime=b"Subject: b\r\n\r\n", flag="complete")]
     plain = Message(mime=b"Subject: c\r\n\r\n")
     results = [map_item(m, Capabilities(), ctx) for m in [*flagged, plain]]
-    assert [r.item.flag for r in results if isinstance(r.item, Message)] == ["NotFlagged"] * 3
+    assert [r.item.flag for r in results if isinstance(r.item, Message)] == ["none"] * 3
     assert [(c.kind, c.field) for c in results[0].changes] == [("notice", "flag")]
     assert results[1].changes == [] and results[2].changes == []
     assert results[2].item is plain

@@ -18,12 +18,12 @@ COLOUR_NOTICE = Change(
 )
 
 TASKS = [
-    Task(subject="Report", status="InProgress", percent_complete=40, start=dt.date(2024, 3, 1), due=dt.date(2024, 3, 31)),
-    Task(subject="Done", status="Completed", percent_complete=100, due=dt.date(2024, 1, 5),
-         completed=dt.datetime(2024, 1, 4, 16, 30, tzinfo=UTC), importance="High"),
-    Task(subject="Waiting", status="WaitingOnOthers", percent_complete=10, recurrence="FREQ=MONTHLY;BYMONTHDAY=1",
+    Task(subject="Report", status="in_progress", percent_complete=40, start=dt.date(2024, 3, 1), due=dt.date(2024, 3, 31)),
+    Task(subject="Done", status="completed", percent_complete=100, due=dt.date(2024, 1, 5),
+         completed=dt.datetime(2024, 1, 4, 16, 30, tzinfo=UTC), importance="high"),
+    Task(subject="Waiting", status="waiting", percent_complete=10, recurrence="FREQ=MONTHLY;BYMONTHDAY=1",
          categories=("Work",), body="details"),
-    Task(subject="Later", status="Deferred", completed=dt.date(2024, 2, 1)),
+    Task(subject="Later", status="deferred", completed=dt.date(2024, 2, 1)),
 ]
 
 
@@ -39,7 +39,7 @@ def test_task_unsupported_field() -> None:
     result = map_item(TASKS[2], Capabilities(), ctx)
     assert isinstance(result.item, Task)
     assert result.item.recurrence is None
-    assert (result.item.status, result.item.percent_complete, result.item.body) == ("WaitingOnOthers", 10, "details")
+    assert (result.item.status, result.item.percent_complete, result.item.body) == ("waiting", 10, "details")
     assert [(c.kind, c.field) for c in result.changes] == [("notice", "recurrence")]
 
 
@@ -48,7 +48,7 @@ def test_task_not_on_route() -> None:
     assert result.item is None and result.skip_reason == "item type 'tasks' is not supported by the destination"
 
 
-YELLOW = Note(subject="Groceries", body="milk", color="Yellow", created=dt.datetime(2024, 1, 1, tzinfo=UTC))
+YELLOW = Note(subject="Groceries", body="milk", color="yellow", created=dt.datetime(2024, 1, 1, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_note_mapping(note: Note, caps: Capabilities, expected: Note, changes: l
 def test_note_colour_counted_for_every_note() -> None:
     ctx = MapContext(owner="a@example.org")
     caps = Capabilities(supports_note_color=False)
-    notes = [YELLOW, Note(subject="b", color="Blue"), Note(subject="c"), Note(subject="d", color="Pink")]
+    notes = [YELLOW, Note(subject="b", color="blue"), Note(subject="c"), Note(subject="d", color="pink")]
     changes = [map_item(n, caps, ctx).changes for n in notes]
     assert changes == [[COLOUR_NOTICE], [], [], []]
     assert ctx.counted("dropped", "color") == (3, 3)

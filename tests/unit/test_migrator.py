@@ -42,8 +42,8 @@ def seed(server: MemoryServer, address: str, mails: int = 30, recent: int = 5) -
                         changed=NOW - dt.timedelta(days=days))  # fmt: skip
     server.add_item(address, ("Contacts",), Contact(display_name="Bob", emails=("bob@contoso.com",)))
     server.add_item(address, ("Calendar",), Event(subject="Standup", start=NOW, end=NOW + dt.timedelta(hours=1), uid="u1"))
-    server.add_item(address, ("Tasks",), Task(subject="File taxes", status="InProgress", percent_complete=50))
-    server.add_item(address, ("Notes",), Note(subject="Wi-Fi", body="guest / guest", color="Yellow"))
+    server.add_item(address, ("Tasks",), Task(subject="File taxes", status="in_progress", percent_complete=50))
+    server.add_item(address, ("Notes",), Note(subject="Wi-Fi", body="guest / guest", color="yellow"))
     return mails + 4
 
 

@@ -121,7 +121,7 @@ def test_event_organizer_attendees_and_exceptions() -> None:
         subject="Review",
         organizer=BOB_DN,
         attendees=(
-            Attendee(CAROL_IMCEA, "Carol", response="Accept"),
+            Attendee(CAROL_IMCEA, "Carol", response="accepted"),
             Attendee(GONE_DN, "Gone"),
             Attendee("carol@contoso.com", "Carol again"),
             Attendee("not an address", "Typo"),
@@ -133,7 +133,7 @@ def test_event_organizer_attendees_and_exceptions() -> None:
     item, changes = Sanitizer(resolver=directory).sanitize(event, Capabilities())
     assert isinstance(item, Event)
     assert item.organizer == "bob@contoso.com"
-    assert item.attendees == (Attendee("carol@contoso.com", "Carol", response="Accept"),)
+    assert item.attendees == (Attendee("carol@contoso.com", "Carol", response="accepted"),)
     assert item.exceptions[0].organizer == "bob@contoso.com"
     assert item.exceptions[0].attendees == (Attendee("alice@contoso.com"),)
     assert [(c.kind, c.field) for c in changes] == [

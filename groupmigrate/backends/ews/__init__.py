@@ -13,7 +13,8 @@ Arguments of both: ``url`` (None: autodiscover, Exchange profiles only), ``auth`
 ``impersonation``, ``profile`` (``generic``, ``exchange``, ``exchange-online``,
 ``workmail``), ``verify_tls``, ``max_connections``, ``timeout``.
 The corrections this backend makes to exchangelib are listed in :mod:`.fixes` and
-:mod:`.retry`. Every server call is made once and its failure classified (see
+:mod:`.retry`; they live on the backend's own subclasses and objects, so exchangelib used
+directly elsewhere in the process behaves as shipped. Every server call is made once and its failure classified (see
 :mod:`.retry`); the migrator's executor owns retries. :class:`EWSDestinationMailbox` writes a
 provenance stamp with each item where the profile keeps it and finds items by it
 (:class:`~groupmigrate.protocols.SupportsProvenance`).

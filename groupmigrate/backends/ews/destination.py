@@ -31,6 +31,7 @@ from groupmigrate.backends.ews import folders as tree
 from groupmigrate.backends.ews.convert import calendar as cal
 from groupmigrate.backends.ews.convert import contacts, mail, notes, tasks
 from groupmigrate.backends.ews.convert.common import attachment_to_ews, body_to_ews, ews_datetime_in
+from groupmigrate.backends.ews.convert.vocabulary import SHOW_AS
 from groupmigrate.backends.ews.endpoint import Endpoint
 from groupmigrate.backends.ews.errors import item_error
 from groupmigrate.backends.ews.mailbox import MailboxBase
@@ -381,7 +382,7 @@ class EWSDestinationMailbox(MailboxBase):
                 ("subject", exception.subject),
                 ("body", body_to_ews(exception.body, exception.body_is_html)),
                 ("location", exception.location),
-                ("legacy_free_busy_status", exception.show_as),
+                ("legacy_free_busy_status", SHOW_AS.to_ews(exception.show_as)),
             ):
                 if value is not None:
                     setattr(target, name, value)

@@ -14,14 +14,20 @@ process; these subclasses carry them instead, so other users of exchangelib see 
   CreateItem as the item it marks. Every item model here carries it as ``provenance``, so a
   stray item (a mail filed among contacts) is read with its stamp like any other.
 * :data:`FOLDER_HIDDEN` marks hidden folders (PR_ATTR_HIDDEN 0x10F4).
+
+Every model here (and the attachments read with it: :class:`FileAttachmentItem`,
+:class:`ItemAttachmentItem`) reads its timestamps with the field types of :mod:`.fixes`, which
+accept fractional seconds; SystemTime extended properties do the same. exchangelib's own
+classes keep their parsing.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from exchangelib.attachments import FileAttachment, ItemAttachment
 from exchangelib.extended_properties import ExtendedProperty
-from exchangelib.fields import CharField, ExtendedPropertyField, Field
+from exchangelib.fields import AttachmentField, CharField, ExtendedPropertyField, Field
 from exchangelib.items import (
     CalendarItem,
     Contact,
@@ -35,7 +41,9 @@ from exchangelib.items import (
     Task,
 )
 from exchangelib.properties import ExtendedFieldURI, Fields
-from exchangelib.util import TNS
+from exchangelib.util import TNS, get_xml_attr
+
+from groupmigrate.backends.ews.fixes import ews_datetime, retyped, with_fractional_times
 
 __all__ = [
     "FOLDER_HIDDEN",
@@ -45,7 +53,9 @@ __all__ = [
     "CalendarEventItem",
     "ContactItem",
     "DistListItem",
+    "FileAttachmentItem",
     "GenericItem",
+    "ItemAttachmentItem",
     "PROVENANCE_FIELD",
     "Provenance",
     "DeliveryTime",
@@ -60,7 +70,7 @@ __all__ = [
     "TaskItem",
 ]
 
-#: PidLidNoteColor values, in the order of items.NOTE_COLORS' MAPI numbering.
+#: PidLidNoteColor values (MAPI numbering); convert/vocabulary.py maps NoteColor to their keys.
 NOTE_COLOR_VALUES = {"Blue": 0, "Green": 1, "Pink": 2, "Yellow": 3, "White": 4}
 #: PidTagFlagStatus values.
 FLAG_VALUES = {"NotFlagged": 0, "Complete": 1, "Flagged": 2}
@@ -97,6 +107,14 @@ class _MatchedProperty(ExtendedProperty):  # type: ignore[misc]
             return set_id == str(cls.property_set_id).lower() and prop_id is not None and int(prop_id, 0) == cls.property_id
         except ValueError:
             return False
+
+    @classmethod
+    def from_xml(cls, elem: Any, account: Any) -> Any:
+        if cls.property_type == "SystemTime":  # a fraction of a second is read too
+            value = ews_datetime(get_xml_attr(elem, f"{{{TNS}}}Value"))
+            if value is not None:
+                return value
+        return super().from_xml(elem=elem, account=account)
 
 
 class FlagStatus(_MatchedProperty):
@@ -156,9 +174,48 @@ class Hidden(_MatchedProperty):
     property_type = "Boolean"
 
 
+def _fractional(base: Fields) -> Fields:
+    """A copy of ``base`` whose timestamps read fractional seconds and whose attachments are ours."""
+    return Fields(*(_our_attachments(f) if isinstance(f, AttachmentField) else with_fractional_times(f) for f in base))
+
+
+class FileAttachmentItem(FileAttachment):  # type: ignore[misc]
+    """A file attachment as read by this backend (fractional LastModifiedTime)."""
+
+    FIELDS = _fractional(FileAttachment.FIELDS)
+
+
+class ItemAttachmentItem(ItemAttachment):  # type: ignore[misc]
+    """An item attachment as read by this backend (fractional LastModifiedTime)."""
+
+    FIELDS = _fractional(ItemAttachment.FIELDS)
+
+
+#: Tags of attachment elements in responses and the model that reads them.
+ATTACHMENT_MODELS = {cls.response_tag(): cls for cls in (FileAttachmentItem, ItemAttachmentItem)}
+
+
+class _Attachments(AttachmentField):  # type: ignore[misc]
+    """An item's attachments, read into :data:`ATTACHMENT_MODELS` (written like exchangelib's)."""
+
+    def from_xml(self, elem: Any, account: Any) -> Any:
+        container = elem.find(self.response_tag())
+        if container is None:
+            return self.default
+        attachments: list[Any] = []
+        for cls in (ItemAttachmentItem, FileAttachmentItem):  # exchangelib's order
+            attachments.extend(cls.from_xml(elem=e, account=account) for e in container.findall(cls.response_tag()))
+        return attachments
+
+
+def _our_attachments(field: Field) -> Field:
+    return retyped(field, _Attachments)
+
+
 def _fields_with_extras(base: Fields, extras: list[Field]) -> Fields:
-    """A copy of ``base`` with ItemClass writable and ``extras`` where EWS expects extended properties."""
-    fields = base.copy()
+    """A copy of ``base`` with fractional timestamps, ItemClass writable and ``extras`` where EWS
+    expects extended properties."""
+    fields = _fractional(base)
     index = fields.index_by_name("item_class")
     fields[index] = CharField("item_class", field_uri="item:ItemClass")
     fields._dict["item_class"] = fields[index]

@@ -1,8 +1,8 @@
 """Reading a mailbox over EWS: folders, item listing, byte-bounded fetch, sync states, names.
 
-A source connection cannot write: its protocol refuses every EWS operation that is not a
-read before a request is built (:mod:`.fixes`), and its HTTP session refuses to POST one
-(:mod:`.connection`); either raises :class:`~groupmigrate.errors.SourceIsReadOnly`.
+A source connection cannot write: its HTTP sessions refuse to POST any EWS operation that is
+not a read (:mod:`.connection`, :data:`.fixes.READ_OPERATIONS`), whatever path the request
+took through exchangelib, and raise :class:`~groupmigrate.errors.SourceIsReadOnly`.
 """
 
 from __future__ import annotations

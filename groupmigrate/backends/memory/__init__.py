@@ -133,7 +133,8 @@ class MemoryServer:
             folder = self.folder(address, path, item.item_type)
             item_id = f"I{self._new_id()}"
             mbx.items[folder.folder_id][item_id] = attrs.evolve(item, source_id=item_id)  # type: ignore[index]
-            mbx.changed[item_id] = changed or dt.datetime.now(dt.timezone.utc)
+            # listed by its received time, as a mail server lists it (``since`` compares with it)
+            mbx.changed[item_id] = changed or getattr(item, "received", None) or dt.datetime.now(dt.timezone.utc)
             if stamp is not None:
                 mbx.stamps[item_id] = stamp
             return item_id

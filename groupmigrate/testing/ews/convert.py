@@ -15,7 +15,7 @@ from groupmigrate.testing.ews.store import StoredAttachment, StoredItem, new_id
 from groupmigrate.testing.ews.tz import ZONES, zone_info
 from groupmigrate.testing.ews.xmlns import T, fmt_bool, fmt_datetime, sub
 
-__all__ = ["to_request", "apply_server_values", "rrule_to_recurrence", "NOTE_COLOR_URI"]
+__all__ = ["to_request", "apply_server_values", "rrule_to_recurrence", "NOTE_COLOR_URI", "FLAG_STATUS", "IMPORTANCE"]
 
 _PHONE_KEYS = {
     "mobile": "MobilePhone", "cell": "MobilePhone", "business": "BusinessPhone", "work": "BusinessPhone",
@@ -29,11 +29,21 @@ _DAYS = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday", "
 _INDEX = {1: "First", 2: "Second", 3: "Third", 4: "Fourth", -1: "Last"}
 _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December"]
-_RESPONSES = {None: "Unknown", "Unknown": "Unknown", "Organizer": "Organizer", "Tentative": "Tentative",
-              "Accept": "Accept", "Decline": "Decline", "NoResponseReceived": "NoResponseReceived"}
+# The neutral item vocabularies (``groupmigrate.items`` enums, keyed by value) in EWS's words.
+# The server keeps its own tables rather than the client's: a seeded item and the item a
+# client reads back then agree only if both sides translate each value correctly.
+_RESPONSES = {None: "Unknown", "unknown": "Unknown", "organizer": "Organizer", "tentative": "Tentative",
+              "accepted": "Accept", "declined": "Decline", "none": "NoResponseReceived"}
+_SHOW_AS = {"free": "Free", "tentative": "Tentative", "busy": "Busy", "away": "OOF",
+            "working_elsewhere": "WorkingElsewhere", "unknown": "NoData"}
+_SENSITIVITY = {"normal": "Normal", "personal": "Personal", "private": "Private", "confidential": "Confidential"}
+_TASK_STATUS = {"not_started": "NotStarted", "in_progress": "InProgress", "completed": "Completed",
+                "waiting": "WaitingOnOthers", "deferred": "Deferred"}
+IMPORTANCE = {"low": "Low", "normal": "Normal", "high": "High"}
+FLAG_STATUS = {"none": "NotFlagged", "flagged": "Flagged", "complete": "Complete"}
 NOTE_COLOR_URI = {"PropertySetId": "0006200E-0000-0000-C000-000000000046", "PropertyId": "35584",
                   "PropertyType": "Integer"}
-_NOTE_COLORS = {"Blue": "0", "Green": "1", "Pink": "2", "Yellow": "3", "White": "4"}
+_NOTE_COLORS = {"blue": "0", "green": "1", "pink": "2", "yellow": "3", "white": "4"}
 
 
 def _text(parent: etree._Element, name: str, value: Optional[object]) -> None:
@@ -168,7 +178,7 @@ def _event_element(event: Any) -> etree._Element:
     el = etree.Element(T("CalendarItem"))
     tz = zone_info(_ms_zone(event.timezone))
     _text(el, "Subject", event.subject)
-    _text(el, "Sensitivity", event.sensitivity)
+    _text(el, "Sensitivity", _SENSITIVITY[event.sensitivity])
     _body(el, event.body, event.body_is_html)
     _categories(el, event.categories)
     if event.reminder_minutes is not None:
@@ -185,7 +195,7 @@ def _event_element(event: Any) -> etree._Element:
             end = end + dt.timedelta(days=1)
         sub(el, T("End"), fmt_datetime(_utc(end, tz)))
     sub(el, T("IsAllDayEvent"), fmt_bool(event.is_all_day))
-    sub(el, T("LegacyFreeBusyStatus"), event.show_as)
+    sub(el, T("LegacyFreeBusyStatus"), _SHOW_AS[event.show_as])
     _text(el, "Location", event.location)
     _attendees(el, event.attendees)
     if event.recurrence and event.recurrence_id is None and event.start is not None:
@@ -274,7 +284,7 @@ def to_request(item: Any, owner: str) -> tuple[etree._Element, list[StoredAttach
         _text(el, "Subject", item.subject)
         _body(el, item.body)
         _categories(el, item.categories)
-        _text(el, "Importance", item.importance)
+        _text(el, "Importance", IMPORTANCE[item.importance])
         if item.completed is not None:
             completed = item.completed if isinstance(item.completed, dt.datetime) else dt.datetime.combine(
                 item.completed, dt.time(0, 0), tzinfo=dt.timezone.utc)
@@ -286,7 +296,7 @@ def to_request(item: Any, owner: str) -> tuple[etree._Element, list[StoredAttach
             el.append(rrule_to_recurrence(item.recurrence, item.start or item.due, task=True))
         if item.start is not None:
             sub(el, T("StartDate"), f"{item.start.isoformat()}T00:00:00Z")
-        sub(el, T("Status"), item.status)
+        sub(el, T("Status"), _TASK_STATUS[item.status])
         return el, attachments
     if kind == "notes":
         el = etree.Element(T("Message"))
@@ -294,7 +304,7 @@ def to_request(item: Any, owner: str) -> tuple[etree._Element, list[StoredAttach
         _text(el, "Subject", item.subject)
         _body(el, item.body)
         _categories(el, item.categories)
-        if item.color:
+        if item.color is not None:
             prop = sub(el, T("ExtendedProperty"))
             sub(prop, T("ExtendedFieldURI"), **NOTE_COLOR_URI)
             sub(prop, T("Value"), _NOTE_COLORS[item.color])

@@ -107,6 +107,11 @@ def seed_message(
     importance: str = "Normal",
     received: Optional[dt.datetime] = None,
 ) -> str:
+    from groupmigrate.testing.ews.convert import FLAG_STATUS, IMPORTANCE
+
+    # EWS values, or the neutral ones of groupmigrate.items (FlagStatus, Importance)
+    flag = FLAG_STATUS.get(flag, flag)
+    importance = IMPORTANCE.get(importance, importance)
     request = etree.Element(T("Message"))
     sub(request, T("MimeContent"), base64.b64encode(mime).decode("ascii"))
     if categories:

@@ -32,9 +32,10 @@ from groupmigrate.backends.ews.convert.common import (
     plain_date,
     zone_name,
 )
+from groupmigrate.backends.ews.convert.vocabulary import RESPONSE, SENSITIVITY, SHOW_AS
 from groupmigrate.backends.ews.models import CalendarEventItem
 from groupmigrate.backends.ews.recurrence import from_rrule, to_rrule
-from groupmigrate.items import Attendee, Event
+from groupmigrate.items import Attendee, Event, Sensitivity, ShowAs
 
 __all__ = ["EXCEPTION_FIELDS", "FIELDS", "instance_index", "to_ews", "to_neutral"]
 
@@ -83,11 +84,13 @@ def _attendees(item: Any) -> tuple[Attendee, ...]:
             mailbox = att.mailbox
             if mailbox is None or not (mailbox.email_address or mailbox.name):
                 continue
-            response = att.response_type if att.response_type in (
-                "Unknown", "Organizer", "Tentative", "Accept", "Decline", "NoResponseReceived"
-            ) else None  # fmt: skip
             found.append(
-                Attendee(address=mailbox.email_address or mailbox.name, name=mailbox.name, role=role, response=response)
+                Attendee(
+                    address=mailbox.email_address or mailbox.name,
+                    name=mailbox.name,
+                    role=role,
+                    response=RESPONSE.read(att.response_type),
+                )
             )
     return tuple(found)
 
@@ -136,8 +139,8 @@ def to_neutral(
         recurrence_id=in_zone(original, zone) if original is not None else None,
         uid=item.uid,
         reminder_minutes=item.reminder_minutes_before_start if item.reminder_is_set else None,
-        show_as=item.legacy_free_busy_status or "Busy",
-        sensitivity=item.sensitivity or "Normal",
+        show_as=SHOW_AS.from_ews(item.legacy_free_busy_status, ShowAs.BUSY),
+        sensitivity=SENSITIVITY.from_ews(item.sensitivity, Sensitivity.NORMAL),
         categories=categories(item.categories),
         attachments=tuple(files),
         source_id=item_id,
@@ -190,8 +193,8 @@ def to_ews(event: Event, *, keep_attendee_status: bool = True, recurring: bool =
     attendees: dict[str, list[EWSAttendee]] = {"required": [], "optional": [], "resource": []}
     for att in event.attendees:
         kwargs: dict[str, Any] = {"mailbox": Mailbox(email_address=att.address, name=att.name)}
-        if keep_attendee_status and att.response:
-            kwargs["response_type"] = att.response
+        if keep_attendee_status and att.response is not None:
+            kwargs["response_type"] = RESPONSE.to_ews(att.response)
         attendees[att.role].append(EWSAttendee(**kwargs))
     recurrence = None
     if recurring and event.recurrence:
@@ -213,8 +216,8 @@ def to_ews(event: Event, *, keep_attendee_status: bool = True, recurring: bool =
         uid=event.uid if recurring else None,
         reminder_is_set=event.reminder_minutes is not None,
         reminder_minutes_before_start=event.reminder_minutes or 0,
-        legacy_free_busy_status=event.show_as,
-        sensitivity=event.sensitivity,
+        legacy_free_busy_status=SHOW_AS.to_ews(event.show_as),
+        sensitivity=SENSITIVITY.to_ews(event.sensitivity),
         categories=ews_categories(event.categories),
         attachments=[attachment_to_ews(a) for a in event.attachments] or None,
         _start_timezone=zone,

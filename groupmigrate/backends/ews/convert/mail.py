@@ -14,8 +14,9 @@ from typing import Any
 import attrs
 
 from groupmigrate.backends.ews.convert.common import categories, ews_categories, ews_datetime, utc
+from groupmigrate.backends.ews.convert.vocabulary import FLAG_STATUS, IMPORTANCE, MESSAGE_KIND
 from groupmigrate.backends.ews.models import FLAG_VALUES, MSGFLAG_READ, MailItem
-from groupmigrate.items import Message
+from groupmigrate.items import FlagStatus, Importance, Message
 
 __all__ = ["FIELDS", "LIGHT_FIELDS", "to_ews", "to_neutral", "light_to_neutral"]
 
@@ -27,22 +28,26 @@ FIELDS = (
 #: Fields enough for a duplicate fingerprint (no MIME).
 LIGHT_FIELDS = ("message_id", "subject", "author", "datetime_sent", "datetime_received", "size", "item_class")
 
+#: PidTagFlagStatus number -> EWS flag status
 _FLAG_NAMES = {value: name for name, value in FLAG_VALUES.items()}
+
+
+def _flag(number: Any) -> FlagStatus:
+    return FLAG_STATUS.from_ews(_FLAG_NAMES.get(number or 0), FlagStatus.NONE)
 
 
 def to_neutral(item: Any, item_id: str) -> Message:
     """A neutral message from a fetched exchangelib message (MIME included)."""
     mime: bytes = item.mime_content or b""
-    flag = _FLAG_NAMES.get(getattr(item, "flag_status", None) or 0, "NotFlagged")
     message = Message.from_mime(
         mime,
         is_read=bool(item.is_read),
-        flag=flag,
+        flag=_flag(getattr(item, "flag_status", None)),
         categories=categories(item.categories),
-        importance=item.importance or "Normal",
+        importance=IMPORTANCE.from_ews(item.importance, Importance.NORMAL),
         received=utc(item.datetime_received),
         size=item.size or len(mime),
-        item_class=item.item_class or "IPM.Note",
+        kind=MESSAGE_KIND.from_ews(item.item_class),
         source_id=item_id,
     )
     if message.sent is None and item.datetime_sent is not None:
@@ -69,7 +74,7 @@ def light_to_neutral(item: Any, item_id: str) -> Message:
         sent=utc(item.datetime_sent),
         received=utc(item.datetime_received),
         size=item.size or 0,
-        item_class=item.item_class or "IPM.Note",
+        kind=MESSAGE_KIND.from_ews(item.item_class),
         source_id=item_id,
     )
 
@@ -80,8 +85,8 @@ def to_ews(message: Message) -> tuple[MailItem, list[str]]:
         mime_content=message.mime,
         is_read=message.is_read,
         categories=ews_categories(message.categories),
-        importance=message.importance,
-        flag_status=FLAG_VALUES[message.flag] if message.flag != "NotFlagged" else None,
+        importance=IMPORTANCE.to_ews(message.importance),
+        flag_status=FLAG_VALUES[FLAG_STATUS.to_ews(message.flag)] if message.flag != FlagStatus.NONE else None,
         delivery_time=ews_datetime(message.received),
         submit_time=ews_datetime(message.sent),
         message_flags=MSGFLAG_READ if message.is_read else 0,

@@ -12,6 +12,7 @@ from typing import Any
 from exchangelib.properties import Body as EWSBody
 
 from groupmigrate.backends.ews.convert.common import body_from_ews, categories, ews_categories, utc
+from groupmigrate.backends.ews.convert.vocabulary import NOTE_COLOR
 from groupmigrate.backends.ews.models import NOTE_COLOR_VALUES, MailItem
 from groupmigrate.items import Note
 
@@ -25,10 +26,11 @@ _COLOR_NAMES = {v: k for k, v in NOTE_COLOR_VALUES.items()}
 
 def to_neutral(item: Any, item_id: str) -> Note:
     body, _ = body_from_ews(item.body)
+    number: int | None = getattr(item, "note_color", None)
     return Note(
         subject=item.subject,
         body=body,
-        color=_COLOR_NAMES.get(getattr(item, "note_color", None)),  # type: ignore[arg-type]
+        color=NOTE_COLOR.read(_COLOR_NAMES.get(number)) if number is not None else None,
         categories=categories(item.categories),
         created=utc(item.datetime_created),
         modified=utc(item.last_modified_time),
@@ -42,7 +44,7 @@ def to_ews(note: Note) -> tuple[MailItem, list[str]]:
         subject=note.subject or (note.body or "").split("\n", 1)[0][:255] or None,
         body=EWSBody(note.body) if note.body is not None else None,
         categories=ews_categories(note.categories),
-        note_color=NOTE_COLOR_VALUES[note.color] if note.color else None,
+        note_color=NOTE_COLOR_VALUES[NOTE_COLOR.to_ews(note.color)] if note.color is not None else None,
         is_read=True,
     )
     return item, []

@@ -21,9 +21,10 @@ from groupmigrate.backends.ews.convert.common import (
     plain_date,
     utc,
 )
+from groupmigrate.backends.ews.convert.vocabulary import IMPORTANCE, TASK_STATUS
 from groupmigrate.backends.ews.models import TaskItem
 from groupmigrate.backends.ews.recurrence import from_rrule, to_rrule
-from groupmigrate.items import Task
+from groupmigrate.items import Importance, Task, TaskStatus
 
 __all__ = ["FIELDS", "to_ews", "to_neutral"]
 
@@ -40,15 +41,16 @@ def to_neutral(item: Any, item_id: str) -> Task:
     if item.recurrence is not None and item.recurrence.pattern is not None:
         recurrence = to_rrule(item.recurrence, all_day=True)
     percent = int(Decimal(item.percent_complete or 0))
+    status = TASK_STATUS.from_ews(item.status, TaskStatus.NOT_STARTED)
     return Task(
         subject=item.subject,
         body=body,
         start=plain_date(item.start_date),
         due=plain_date(item.due_date),
-        completed=completed if item.status == "Completed" else None,
-        status=item.status or "NotStarted",
+        completed=completed if status == TaskStatus.COMPLETED else None,
+        status=status,
         percent_complete=max(0, min(100, percent)),
-        importance=item.importance or "Normal",
+        importance=IMPORTANCE.from_ews(item.importance, Importance.NORMAL),
         recurrence=recurrence,
         categories=categories(item.categories),
         source_id=item_id,
@@ -68,20 +70,20 @@ def to_ews(task: Task) -> tuple[TaskItem, list[str]]:
     if isinstance(completed, dt.date) and not isinstance(completed, dt.datetime):
         completed = dt.datetime.combine(completed, dt.time(12), tzinfo=dt.timezone.utc)
     percent = task.percent_complete
-    if task.status == "Completed":
+    if task.status == TaskStatus.COMPLETED:
         percent = 100
-    elif task.status == "NotStarted":
+    elif task.status == TaskStatus.NOT_STARTED:
         percent = 0
     item = TaskItem(
         subject=task.subject,
         body=body_to_ews(task.body),
         start_date=ews_date(task.start),
         due_date=ews_date(task.due),
-        status=task.status,
+        status=TASK_STATUS.to_ews(task.status),
         percent_complete=Decimal(percent),
-        importance=task.importance,
+        importance=IMPORTANCE.to_ews(task.importance),
         recurrence=recurrence,
         categories=ews_categories(task.categories),
-        date_completed=ews_datetime(completed) if task.status == "Completed" and completed else None,
+        date_completed=ews_datetime(completed) if task.status == TaskStatus.COMPLETED and completed else None,
     )
     return item, warnings
