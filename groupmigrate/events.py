@@ -4,15 +4,23 @@ Pass any callable as ``Migrator(on_event=...)``; it receives instances of the cl
 one at a time (calls are serialized, so a sink needs no lock of its own). Per account the
 order is: AccountStarted, then per folder FolderStarted followed by item events and
 Progress, then AccountFinished. RunStarted comes first and RunFinished last.
+
+Account events carry the :class:`~groupmigrate.AccountPair` itself (``event.pair``, with its
+source and destination addresses); ``event.account`` is its key as text. A sink that raises
+is reported once in the log and its later failures are counted, never let through.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, Union
+import sys
+import time
+from typing import IO, Any, Union
 
 import attrs
+
+from groupmigrate.accounts import AccountPair
 
 __all__ = [
     "AccountFinished",
@@ -38,25 +46,35 @@ class RunStarted:
     accounts: int
 
 
+class _OfAccount:
+    """Account events: ``pair`` is the account pair; ``account`` its key, as text."""
+
+    pair: AccountPair
+
+    @property
+    def account(self) -> str:
+        return self.pair.key
+
+
 @attrs.frozen
-class AccountStarted:
+class AccountStarted(_OfAccount):
     run_id: str
-    account: str
+    pair: AccountPair
 
 
 @attrs.frozen
-class FolderStarted:
-    account: str
+class FolderStarted(_OfAccount):
+    pair: AccountPair
     folder: str
     item_type: str
     items: int
 
 
 @attrs.frozen
-class Progress:
+class Progress(_OfAccount):
     """Items and bytes done so far for one account, out of the totals known so far."""
 
-    account: str
+    pair: AccountPair
     items_done: int
     items_total: int
     bytes_done: int
@@ -64,8 +82,8 @@ class Progress:
 
 
 @attrs.frozen
-class ItemMigrated:
-    account: str
+class ItemMigrated(_OfAccount):
+    pair: AccountPair
     folder: str
     item_type: str
     item: str
@@ -73,8 +91,8 @@ class ItemMigrated:
 
 
 @attrs.frozen
-class DuplicateSkipped:
-    account: str
+class DuplicateSkipped(_OfAccount):
+    pair: AccountPair
     folder: str
     item_type: str
     item: str
@@ -82,8 +100,8 @@ class DuplicateSkipped:
 
 
 @attrs.frozen
-class ItemSkipped:
-    account: str
+class ItemSkipped(_OfAccount):
+    pair: AccountPair
     folder: str
     item_type: str
     item: str
@@ -91,8 +109,8 @@ class ItemSkipped:
 
 
 @attrs.frozen
-class ItemFailed:
-    account: str
+class ItemFailed(_OfAccount):
+    pair: AccountPair
     folder: str
     item_type: str
     item: str
@@ -100,9 +118,9 @@ class ItemFailed:
 
 
 @attrs.frozen
-class AccountFinished:
+class AccountFinished(_OfAccount):
     run_id: str
-    account: str
+    pair: AccountPair
     status: str
     error: str | None = None
 
@@ -137,31 +155,114 @@ class LoggingSink:
             self.logger.info("%r", event)
 
 
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
 class TqdmSink:
-    """One progress bar per account (tqdm.auto, so it renders in a terminal and a notebook)."""
+    """Progress for people: one overall bar (items, bytes, rate, ETA) and a bar for each account
+    being worked on (at most ``workers``, in the order they started), removed when the account
+    finishes, so nothing is left behind after the summary.
 
-    def __init__(self, **tqdm_kwargs: Any) -> None:
-        from tqdm.auto import tqdm
+    Where the output is not a terminal (a log file, CI), plain lines are written instead every
+    ``interval`` seconds and when an account finishes: no carriage returns or escape codes.
+    tqdm.auto renders the bars in a notebook too.
+    """
 
-        self._tqdm = tqdm
-        self._kwargs = tqdm_kwargs
+    def __init__(self, file: IO[str] | None = None, workers: int = 4, interval: float = 10.0, **tqdm_kwargs: Any) -> None:
+        self.file = file if file is not None else sys.stderr
+        self.workers = workers
+        self.interval = interval
+        isatty = getattr(self.file, "isatty", None)
+        self.plain = not (callable(isatty) and isatty()) and not _in_notebook()
+        self._kwargs = {k: v for k, v in tqdm_kwargs.items() if k != "leave"}
+        self._progress: dict[str, Progress] = {}
+        self._started = time.monotonic()
+        self._last_line = 0.0
         self._bars: dict[str, Any] = {}
+        self._overall: Any = None
+        self._finished: dict[str, str] = {}
+        if not self.plain:
+            from tqdm.auto import tqdm
+
+            self._tqdm = tqdm
+
+    # -- totals over every account --
+    def _totals(self) -> tuple[int, int, int, int]:
+        ps = self._progress.values()
+        return (sum(p.items_done for p in ps), sum(p.items_total for p in ps),
+                sum(p.bytes_done for p in ps), sum(p.bytes_total for p in ps))  # fmt: skip
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Progress):
-            bar = self._bars.get(event.account)
-            if bar is None:
-                bar = self._bars[event.account] = self._tqdm(
-                    total=event.items_total, desc=event.account, unit="item", position=len(self._bars), **self._kwargs
-                )
+            self._progress[event.account] = event
+            self._plain_line(force=False) if self.plain else self._draw(event)
+        elif isinstance(event, AccountFinished):
+            self._finished[event.account] = event.status
+            if self.plain:
+                self._plain_line(force=True, note=f"{event.account}: {event.status}")
+            else:
+                bar = self._bars.pop(event.account, None)
+                if bar is not None:
+                    bar.close()
+                self._draw_overall()
+        elif isinstance(event, RunFinished):
+            if self.plain:
+                self._plain_line(force=True, note=f"run {event.status}")
+            else:
+                for bar in self._bars.values():
+                    bar.close()
+                self._bars.clear()
+                if self._overall is not None:
+                    self._draw_overall()
+                    self._overall.close()
+                    self._overall = None
+
+    def _draw(self, event: Progress) -> None:
+        self._draw_overall()
+        bar = self._bars.get(event.account)
+        if bar is None and event.account not in self._finished and len(self._bars) < self.workers:
+            bar = self._bars[event.account] = self._tqdm(
+                total=event.items_total, desc=event.account, unit="item", leave=False, file=self.file,
+                position=len(self._bars) + 1, **self._kwargs,
+            )  # fmt: skip
+        if bar is not None:
             bar.total = event.items_total
             bar.n = event.items_done
             bar.refresh()
-        elif isinstance(event, AccountFinished):
-            bar = self._bars.get(event.account)
-            if bar is not None:
-                bar.set_postfix_str(event.status)
-                bar.close()
-        elif isinstance(event, RunFinished):
-            for bar in self._bars.values():
-                bar.close()
+
+    def _draw_overall(self) -> None:
+        items, total, done_bytes, total_bytes = self._totals()
+        if self._overall is None:
+            self._overall = self._tqdm(total=total, desc="all accounts", unit="item", position=0, leave=True,
+                                       file=self.file, **self._kwargs)  # fmt: skip
+        self._overall.total = total
+        self._overall.n = items
+        self._overall.set_postfix_str(f"{_size(done_bytes)} of {_size(total_bytes)}", refresh=False)
+        self._overall.refresh()
+
+    def _plain_line(self, force: bool, note: str = "") -> None:
+        now = time.monotonic()
+        if not force and now - self._last_line < self.interval:
+            return
+        self._last_line = now
+        items, total, done_bytes, total_bytes = self._totals()
+        elapsed = max(now - self._started, 1e-6)
+        rate = items / elapsed
+        eta = f", ETA {((total - items) / rate):.0f} s" if rate > 0 and total > items else ""
+        text = (f"progress: {items}/{total} items, {_size(done_bytes)} of {_size(total_bytes)}, "
+                f"{rate:.1f} items/s{eta}, {len(self._finished)}/{max(len(self._progress), len(self._finished))} accounts done")  # fmt: skip
+        print(text + (f"; {note}" if note else ""), file=self.file, flush=True)
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"

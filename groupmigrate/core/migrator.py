@@ -89,6 +89,7 @@ class Migrator:
         self.max_throttle_wait = max_throttle_wait
         self._on_event = on_event
         self._event_lock = threading.Lock()
+        self._sink_failures = 0
         self._cancel = threading.Event()
         self.capabilities: Capabilities = source.capabilities.intersect(destination.capabilities)
         self.executor = Executor(
@@ -167,8 +168,13 @@ class Migrator:
         with self._event_lock:
             try:
                 self._on_event(event)
-            except Exception:  # a broken sink must not break a migration
-                log.exception("on_event callback failed for %r", event)
+            except Exception:  # a broken sink must not break a migration, nor flood the log
+                self._sink_failures += 1
+                if self._sink_failures == 1:
+                    log.exception("on_event callback %r failed (on %s); later failures are counted, not logged",
+                                  self._on_event, type(event).__name__)  # fmt: skip
+                elif isinstance(event, ev.RunFinished):
+                    log.warning("on_event callback %r failed %d times in this run", self._on_event, self._sink_failures)
 
     # -- accounts ------------------------------------------------------------------------------------
     def _since_for(self, pair: AccountPair, mode: str) -> dt.datetime | None:
@@ -197,7 +203,7 @@ class Migrator:
     def _prepare_account(self, run_id: str, work: AccountWork, since: dt.datetime | None, mode: str) -> None:
         pair = work.pair
         self.state.start_account(run_id, pair.key, pair.source, pair.destination)
-        self._emit(ev.AccountStarted(run_id, pair.key))
+        self._emit(ev.AccountStarted(run_id, pair))
         planner.prepare_account(
             self.state, self.executor, self.source, self.destination, work, item_types=self.item_types,
             since=since, mode=mode, address_map=self.address_map, caps=self.capabilities,
@@ -226,13 +232,13 @@ class Migrator:
         if summary:
             self.state.commit_batch(run_id, work.pair.key, [], summary, {})
         self.state.finish_account(run_id, work.pair.key, status, work.error)
-        self._emit(ev.AccountFinished(run_id, work.pair.key, status, work.error))
+        self._emit(ev.AccountFinished(run_id, work.pair, status, work.error))
         return status
 
     # -- folders and batches ---------------------------------------------------------------------------
     def _migrate_folder(self, run_id: str, work: AccountWork, job: FolderJob) -> None:
         folder = job.source_folder
-        self._emit(ev.FolderStarted(work.pair.key, str(folder), folder.kind, len(job.refs)))
+        self._emit(ev.FolderStarted(work.pair, str(folder), folder.kind, len(job.refs)))
         plan = planner.plan_folder(self.state, self.executor, work, job, self.capabilities)
         self._commit(run_id, work, plan.settled)
         todo_ids = {r.id for r in plan.todo}
@@ -257,7 +263,7 @@ class Migrator:
         source, destination = work.source, work.destination
         assert source is not None and destination is not None and work.sanitizer is not None and work.context is not None
         folder, what = job.source_folder, str(work.pair)
-        out = BatchOutcome(work.pair.key, str(folder), job.folder_key, folder.kind)
+        out = BatchOutcome(work.pair, str(folder), job.folder_key, folder.kind)
         fetched = self.executor.read(self.executor.source, what, lambda: list(source.fetch(folder, batch)))
         by_id = {item.source_id: item for item in fetched}
         work.sanitizer.prefetch(by_id.values(), self.capabilities)
@@ -342,7 +348,7 @@ class Migrator:
         self._progress(work)
 
     def _progress(self, work: AccountWork) -> None:
-        self._emit(ev.Progress(work.pair.key, work.items_done, work.items_total, work.bytes_done, work.bytes_total))
+        self._emit(ev.Progress(work.pair, work.items_done, work.items_total, work.bytes_done, work.bytes_total))
 
     def _finish_folder(self, work: AccountWork, job: FolderJob) -> None:
         previous = self.state.folder_state(work.pair.key, job.folder_key)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import attrs
 
 from groupmigrate import events as ev
+from groupmigrate.accounts import AccountPair
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.core.dedup import content_fingerprint, fingerprint
 from groupmigrate.core.identity import item_label, provenance_stamp
@@ -94,8 +95,8 @@ def prepare(
 class BatchOutcome:
     """What one batch did: the id map rows, log entries, counts and events to commit together."""
 
-    def __init__(self, account: str, folder_name: str, folder_key: str, kind: ItemType) -> None:
-        self.account = account
+    def __init__(self, pair: AccountPair, folder_name: str, folder_key: str, kind: ItemType) -> None:
+        self.pair = pair
         self.folder = folder_name
         self.folder_key = folder_key
         self.kind = kind
@@ -122,26 +123,26 @@ class BatchOutcome:
         self.count("failed")
         self.log("failed", label, error)
         self._map(ref, None, "failed", label)
-        self.events.append(ev.ItemFailed(self.account, self.folder, self.kind, label, error))
+        self.events.append(ev.ItemFailed(self.pair, self.folder, self.kind, label, error))
 
     def ambiguous(self, ref: ItemRef, label: str, error: str) -> None:
         self.count("ambiguous")
         self.log("ambiguous", label, error)
         self._map(ref, None, "ambiguous", label)
-        self.events.append(ev.ItemFailed(self.account, self.folder, self.kind, label, error))
+        self.events.append(ev.ItemFailed(self.pair, self.folder, self.kind, label, error))
 
     def skipped(self, ref: ItemRef, label: str, reason: str) -> None:
         self.count("skipped")
         self.log("skipped", label, reason)
         self._map(ref, None, "skipped", label)
-        self.events.append(ev.ItemSkipped(self.account, self.folder, self.kind, label, reason))
+        self.events.append(ev.ItemSkipped(self.pair, self.folder, self.kind, label, reason))
 
     def present(self, ref: ItemRef, label: str, destination_id: str | None, reason: str, fp: str | None = None) -> None:
         """The item is on the destination already and was not created by this migration."""
         self.count("duplicate")
         self.log("duplicate", label, reason)
         self._map(ref, destination_id, "present", label, fp)
-        self.events.append(ev.DuplicateSkipped(self.account, self.folder, self.kind, label, reason))
+        self.events.append(ev.DuplicateSkipped(self.pair, self.folder, self.kind, label, reason))
 
     def adopted(self, ref: ItemRef, label: str, destination_id: str, reason: str) -> None:
         """A copy made by an earlier run (found by its stamp) is recorded without creating anything."""
@@ -154,7 +155,7 @@ class BatchOutcome:
         self._map(ref, destination_id, "migrated", label)
         for warning in warnings:
             self.log("changed", label, warning)
-        self.events.append(ev.ItemMigrated(self.account, self.folder, self.kind, label, ref.size))
+        self.events.append(ev.ItemMigrated(self.pair, self.folder, self.kind, label, ref.size))
 
 
 def exact_key(prepared: Prepared) -> str:

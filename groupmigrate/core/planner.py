@@ -352,7 +352,7 @@ def plan_folder(
     assert destination is not None
     folder = job.source_folder
     what = str(work.pair)
-    settled = BatchOutcome(work.pair.key, str(folder), job.folder_key, folder.kind)
+    settled = BatchOutcome(work.pair, str(folder), job.folder_key, folder.kind)
     mappings = {m.source_id: m for m in state.mappings(work.pair.key, job.folder_key)}
     listed = executor.read(executor.destination, what, lambda: list(destination.existing(job.destination_folder, folder.kind)))
     present_ids = {item.source_id for item in listed if item.source_id}

@@ -85,7 +85,7 @@ def _verify_folder(
     use_stamps: bool,
 ) -> int:
     what = str(pair)
-    out = BatchOutcome(pair.key, str(folder), key, folder.kind)
+    out = BatchOutcome(pair, str(folder), key, folder.kind)
     refs = executor.read(executor.source, what, lambda: list(src.list_items(folder)))
     mapping = {m.source_id: m for m in state.mappings(pair.key, key)}
     listed = []

@@ -27,6 +27,12 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CHECK, EXIT_LOCKED, EXIT_CANCELLED = 0, 1, 2, 3, 4, 130
 
 
+def _version() -> str:
+    from groupmigrate import __version__
+
+    return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="groupmigrate",
@@ -37,9 +43,14 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"groupmigrate {_version()}")
+    # -v is accepted after the command too: ``groupmigrate migrate -v config.toml``
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0, dest="verbose_after",
+                        help="more log output: -v one line per folder and batch, -vv protocol detail")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="migrate sample mailboxes between two built-in EWS test servers")
+    demo = sub.add_parser("demo", parents=[common], help="migrate sample mailboxes between two built-in EWS test servers")
     demo.add_argument("--report", default="report.html", help="where to write the HTML report (default: report.html)")
     demo.add_argument("--state", default=None, help="state file (default: a temporary file)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -51,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         ("migrate", "migrate the accounts of the configuration"),
         ("verify", "recount both sides and list what is missing on the destination"),
     ):
-        cmd = sub.add_parser(name, help=text)
+        cmd = sub.add_parser(name, parents=[common], help=text)
         cmd.add_argument("config", help="configuration file (TOML)")
         cmd.add_argument("--json", action="store_true", help="machine-readable output on stdout")
         if name == "migrate":
@@ -60,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
             mode.add_argument("--delta", action="store_true", help="only what arrived since the previous run")
             cmd.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    report = sub.add_parser("report", help="print or write the report of a run from a state file")
+    report = sub.add_parser("report", parents=[common], help="print or write the report of a run from a state file")
     report.add_argument("state", help="state file (e.g. migration.db)")
     report.add_argument(
         "--run", default=None, metavar="RUN_ID",
@@ -69,11 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="print JSON")
     report.add_argument("--html", metavar="FILE", help="write a self-contained HTML page")
 
-    backends = sub.add_parser("backends", help="list the installed backends, their options, profiles and capabilities")
+    backends = sub.add_parser(
+        "backends", parents=[common], help="list the installed backends, their options, profiles and capabilities"
+    )
     backends.add_argument("name", nargs="?", help="show only this backend, with every capability of each profile")
     backends.add_argument("--json", action="store_true", help="print JSON")
 
-    runs = sub.add_parser("runs", help="list the runs recorded in a state file, one per line")
+    runs = sub.add_parser("runs", parents=[common], help="list the runs recorded in a state file, one per line")
     runs.add_argument("state", help="state file (e.g. migration.db)")
     runs.add_argument("--kind", choices=("migration", "verify"), default=None, help="only runs of this kind")
     runs.add_argument("--json", action="store_true", help="print JSON")
@@ -106,8 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
     _return_big_buffers_to_the_system()
+    verbose = args.verbose + getattr(args, "verbose_after", 0)
     logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING - 10 * min(verbose, 2), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         if args.command == "demo":
@@ -223,7 +237,7 @@ def _with_config(args: argparse.Namespace) -> int:
     if args.command == "migrate" and not args.no_progress and not args.json:
         from groupmigrate.events import TqdmSink
 
-        on_event = TqdmSink(file=sys.stderr)
+        on_event = TqdmSink(file=sys.stderr, workers=config.migration.workers)
     # One store object for the command: migrate and verify hold its writer lock from start to
     # end (before any notification goes out), and the migrator's own use of it is re-entrant.
     store = SqliteStateStore(str(config.migration.state))

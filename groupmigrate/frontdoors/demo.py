@@ -184,7 +184,7 @@ def run_demo(report_path: str = "report.html", state_path: str | None = None, pr
         if progress:
             from groupmigrate.events import TqdmSink
 
-            on_event = TqdmSink(file=out, leave=True)
+            on_event = TqdmSink(file=out, workers=3)
         migrator = Migrator(source, destination, state=state, workers=3, on_event=on_event)
 
         print("\n== check", file=out)
