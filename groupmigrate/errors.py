@@ -12,6 +12,7 @@ boundary, so callers never need to import them::
     ├── SourceIsReadOnly            a write was attempted through a source connection
     ├── ItemRejected                the destination refused one item (names the item)
     ├── NotificationError           a notification mail or webhook could not be delivered
+    ├── OutputError                 a file the run writes (state, report) cannot be written (names it)
     ├── AccessError                 permanent access failures for one account
     │   ├── AuthenticationError     wrong password, bad token, unknown client
     │   ├── AccessDenied            authenticated, but no right (e.g. impersonation denied)
@@ -38,6 +39,7 @@ __all__ = [
     "MailboxNotFound",
     "NotificationError",
     "OutcomeUnknown",
+    "OutputError",
     "SourceIsReadOnly",
     "StateError",
     "StateLocked",
@@ -98,6 +100,15 @@ class ItemRejected(GroupmigrateError):
 
 class NotificationError(GroupmigrateError):
     """A notification could not be delivered (the message never names a secret)."""
+
+
+class OutputError(GroupmigrateError):
+    """A file the run writes (the state file, a report) cannot be written: no space, no
+    permission, no such directory. ``path`` names it; nothing of the migration is lost."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class AccessError(GroupmigrateError):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -38,6 +39,9 @@ from groupmigrate.core.state import LogEntry, open_state
 __all__ = ["AccountAnalysis", "Analysis", "CheckResult", "Migrator", "TRIAL_DAYS"]
 
 log = logging.getLogger("groupmigrate")
+
+#: Seconds a cancelled run waits for calls in flight before it reports.
+CANCEL_GRACE = 1.5
 
 
 class Migrator:
@@ -91,6 +95,7 @@ class Migrator:
         self._event_lock = threading.Lock()
         self._sink_failures = 0
         self._cancel = threading.Event()
+        self._cancelled_at: float | None = None
         self.capabilities: Capabilities = source.capabilities.intersect(destination.capabilities)
         self.executor = Executor(
             source_connections=source.capabilities.max_connections,
@@ -104,21 +109,25 @@ class Migrator:
         return f"Migrator(source={self.source!r}, destination={self.destination!r}, state={self.state!r})"
 
     # -- public stages -----------------------------------------------------------------------------
-    def check(self, pairs: Sequence[AccountPair]) -> list[CheckResult]:
+    def check(self, pairs: Iterable[AccountPair]) -> list[CheckResult]:
         """Try to open every account on both sides; one result per pair and side."""
-        return planner.check(self.source, self.destination, pairs, self.workers)
+        return planner.check(self.source, self.destination, _pairs(pairs), self.workers)
 
-    def analyze(self, pairs: Sequence[AccountPair]) -> Analysis:
+    def analyze(self, pairs: Iterable[AccountPair]) -> Analysis:
         """Count items and bytes per account and item type, and the destination's free space."""
         return planner.analyze(
-            self.source, self.destination, pairs, workers=self.workers, item_types=self.item_types, since=self.since
+            self.source, self.destination, _pairs(pairs), workers=self.workers, item_types=self.item_types, since=self.since
         )
 
     def cancel(self) -> None:
-        """Stop at the next batch boundary; what was committed stays, the rest waits for the next run."""
+        """Stop starting new work; what was committed stays, the rest waits for the next run.
+
+        :meth:`run` returns its report within about :data:`CANCEL_GRACE` seconds, even when a
+        server call is still waiting for an answer.
+        """
         self._cancel.set()
 
-    def run(self, pairs: Sequence[AccountPair], mode: str = "full") -> Report:
+    def run(self, pairs: Iterable[AccountPair], mode: str = "full") -> Report:
         """Migrate ``pairs``; ``mode`` is ``full``, ``trial`` (last 10 days) or ``delta``.
 
         Raises:
@@ -128,12 +137,13 @@ class Migrator:
         """
         if mode not in ("full", "trial", "delta"):
             raise ValueError(f"mode: {mode!r} is not one of full, trial, delta")
-        _check_pairs(pairs)
+        pairs = _pairs(pairs)
         with self.state.writer():
             since_by_pair = {p.key: self._since_for(p, mode) for p in pairs}
             run_since = self.since if mode == "full" else min((s for s in since_by_pair.values() if s), default=None)
             run_id = self.state.start_run(mode, run_since, self.item_types)
             self._cancel.clear()
+            self._cancelled_at = None
             self._emit(ev.RunStarted(run_id, mode, len(pairs)))
             accounts = {p.key: AccountWork(p) for p in pairs}
             try:
@@ -147,13 +157,13 @@ class Migrator:
                 self._emit(ev.RunFinished(run_id, status))
             return Report.from_state(self.state, run_id)
 
-    def verify(self, pairs: Sequence[AccountPair]) -> Report:
+    def verify(self, pairs: Iterable[AccountPair]) -> Report:
         """Reconcile source, destination and the id map per folder; list what is missing or extra.
 
         Items the migration skipped on purpose (logged with their reason) are counted as
         ``skipped``, not ``missing``. Nothing is written to either mailbox.
         """
-        _check_pairs(pairs)
+        pairs = _pairs(pairs)
         with self.state.writer():
             run_id = self.state.start_run("verify", None, self.item_types)
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
@@ -187,18 +197,36 @@ class Migrator:
     def _run_accounts(
         self, run_id: str, accounts: dict[str, AccountWork], since: dict[str, dt.datetime | None], mode: str
     ) -> None:
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="groupmigrate") as pool:
-            running: dict[Future[Any], tuple[str, AccountWork]] = {}
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="groupmigrate")
+        running: dict[Future[Any], tuple[str, AccountWork]] = {}
+        try:
             for work in accounts.values():
                 running[pool.submit(self._prepare_account, run_id, work, since[work.pair.key], mode)] = ("prepare", work)
             while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, timeout=0.25, return_when=FIRST_COMPLETED)
                 for fut in done:
                     stage, work = running.pop(fut)
                     _settle(fut, work)
-                    if stage == "prepare" and work.error is None and not work.cancelled:
+                    if stage == "prepare" and work.error is None and not work.cancelled and not self._cancel.is_set():
                         for job in work.jobs:
                             running[pool.submit(self._migrate_folder, run_id, work, job)] = ("folder", work)
+                if self._cancel.is_set() and self._stopped_waiting(running):
+                    break
+        finally:
+            # After cancel(), calls still waiting on a server are not waited for beyond
+            # CANCEL_GRACE: what they finish is still committed; the run reports now.
+            pool.shutdown(wait=not self._cancel.is_set(), cancel_futures=True)
+
+    def _stopped_waiting(self, running: dict[Future[Any], tuple[str, AccountWork]]) -> bool:
+        """After a cancel: give the calls in flight CANCEL_GRACE seconds, then stop waiting for them."""
+        if self._cancelled_at is None:
+            self._cancelled_at = time.monotonic()
+        if time.monotonic() - self._cancelled_at < CANCEL_GRACE:
+            return False
+        for _, work in running.values():
+            work.cancelled = True
+        log.warning("cancelled: %d task(s) still waiting on a server are left to finish on their own", len(running))
+        return True
 
     def _prepare_account(self, run_id: str, work: AccountWork, since: dt.datetime | None, mode: str) -> None:
         pair = work.pair
@@ -395,9 +423,16 @@ def _settle(fut: Future[Any], work: AccountWork) -> None:
         work.error = work.error or f"unexpected error: {type(exc).__name__}: {exc}"
 
 
-def _check_pairs(pairs: Sequence[AccountPair]) -> None:
+def _pairs(pairs: Iterable[AccountPair]) -> list[AccountPair]:
+    """``pairs`` as a list (a generator is read once, here), each an AccountPair, none twice."""
+    if isinstance(pairs, (str, bytes, AccountPair)) or not isinstance(pairs, Iterable):
+        raise TypeError(f"pairs: give a list of AccountPair (e.g. from read_accounts_csv), not {type(pairs).__name__}")
+    listed = list(pairs)
     seen: set[str] = set()
-    for pair in pairs:
+    for index, pair in enumerate(listed):
+        if not isinstance(pair, AccountPair):
+            raise TypeError(f"pairs[{index}]: not an AccountPair but {type(pair).__name__}")
         if pair.key in seen:
             raise ValueError(f"pairs: {pair} appears twice")
         seen.add(pair.key)
+    return listed

@@ -6,7 +6,10 @@ Exit codes:
     2  usage or configuration error
     3  check failed: an account cannot be opened on one side
     4  the state file is in use by another process (the message names it: pid, host, since when)
-    130 cancelled with Ctrl-C (run the same command again to resume)
+    5  a file the run writes cannot be written: the state file (disk full, read-only) or the
+       report (the message names it; the summary is printed anyway; run again to resume)
+    130 cancelled with Ctrl-C (run the same command again to resume); a second Ctrl-C aborts
+       at once
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -24,7 +28,7 @@ from groupmigrate.errors import GroupmigrateError
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CHECK, EXIT_LOCKED, EXIT_CANCELLED = 0, 1, 2, 3, 4, 130
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_CHECK, EXIT_LOCKED, EXIT_OUTPUT, EXIT_CANCELLED = 0, 1, 2, 3, 4, 5, 130
 
 
 def _version() -> str:
@@ -39,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Move whole mailboxes between groupware servers (see 'groupmigrate backends' for the routes installed).",
         epilog=(
             "Exit codes: 0 done, 1 some items failed, 2 usage/config error, 3 check failed, "
+            "5 state or report file cannot be written, "
             "4 state file in use by another process, 130 cancelled."
         ),
     )
@@ -137,10 +142,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _with_config(args)
     except GroupmigrateError as exc:
         print(f"groupmigrate: error: {exc}", file=sys.stderr)
-        from groupmigrate.errors import AccessError, AccountsFileError, ConfigError, StateError, StateLocked
+        from groupmigrate.errors import AccessError, AccountsFileError, ConfigError, OutputError, StateError, StateLocked
 
         if isinstance(exc, StateLocked):
             return EXIT_LOCKED
+        if isinstance(exc, OutputError):
+            return EXIT_OUTPUT
         return EXIT_USAGE if isinstance(exc, (ConfigError, AccountsFileError, StateError)) else (
             EXIT_CHECK if isinstance(exc, AccessError) else EXIT_FAILURES
         )  # fmt: skip
@@ -233,6 +240,10 @@ def _with_config(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     pairs = config.read_accounts()
+    if args.command in ("migrate", "verify"):
+        _check_writable(config.migration.state, "state file")
+        if args.command == "migrate" and getattr(config.migration, "report", None):
+            _check_writable(config.migration.report, "report")
     on_event = None
     if args.command == "migrate" and not args.no_progress and not args.json:
         from groupmigrate.events import TqdmSink
@@ -288,9 +299,15 @@ def _migrate(migrator: Any, pairs: Any, mode: str, config: Any, as_json: bool) -
     previous = signal.getsignal(signal.SIGINT)
 
     def on_interrupt(signum: int, frame: object) -> None:
-        print("\ngroupmigrate: stopping after the current batch (Ctrl-C again to abort at once)...", file=sys.stderr)
+        print("\ngroupmigrate: stopping: no new work is started (Ctrl-C again to abort at once)...", file=sys.stderr)
         migrator.cancel()
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, abort)
+
+    def abort(signum: int, frame: object) -> None:
+        # Every batch is committed atomically: what was saved stays, a run again resumes from it.
+        print("\ngroupmigrate: aborted; run the same command again to resume", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(EXIT_CANCELLED)
 
     signal.signal(signal.SIGINT, on_interrupt)
     try:
@@ -298,15 +315,48 @@ def _migrate(migrator: Any, pairs: Any, mode: str, config: Any, as_json: bool) -
     finally:
         signal.signal(signal.SIGINT, previous)
     location = None
+    unwritten: str | None = None
     if getattr(config.migration, "report", None):
-        Path(config.migration.report).write_text(report.to_html(), encoding="utf-8")
-        location = str(config.migration.report)
+        try:
+            Path(config.migration.report).write_text(report.to_html(), encoding="utf-8")
+            location = str(config.migration.report)
+        except OSError as exc:
+            unwritten = f"the report could not be written to {config.migration.report}: {exc.strerror or exc}"
     notify_all(notifiers, "finished", report, report_location=location)
     print(report.to_json() if as_json else report.summary())
+    if unwritten:
+        print(f"groupmigrate: error: {unwritten}; 'groupmigrate report {config.migration.state} --html FILE' "
+              "writes it again from the state file", file=sys.stderr)  # fmt: skip
+        return EXIT_OUTPUT
     if report.status == "cancelled":
         print("groupmigrate: cancelled; run the same command again to resume where it stopped", file=sys.stderr)
+        _leave_now_if_calls_are_still_waiting(EXIT_CANCELLED)
         return EXIT_CANCELLED
     return EXIT_OK if report.ok else EXIT_FAILURES
+
+
+def _check_writable(path: Any, what: str) -> None:
+    """Refuse before anything runs when ``path`` cannot be written (its folder is missing or read-only)."""
+    from groupmigrate.errors import OutputError
+
+    target = Path(path)
+    folder = target.parent
+    if target.exists() and target.is_dir():
+        raise OutputError(f"{what} {target} is a directory", path=str(target))
+    if not folder.is_dir():
+        raise OutputError(f"{what} {target}: the folder {folder} does not exist", path=str(target))
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise OutputError(f"{what} {target} cannot be written (no permission)", path=str(target))
+
+
+def _leave_now_if_calls_are_still_waiting(code: int) -> None:
+    """A cancelled run has reported; calls still waiting on a server must not hold the process."""
+    import threading
+
+    if any(t is not threading.main_thread() and t.is_alive() and not t.daemon for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _analysis_dict(analysis: Any) -> dict[str, Any]:

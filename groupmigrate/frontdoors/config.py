@@ -192,6 +192,8 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{file}: not valid TOML: the file is not UTF-8") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: not a configuration file: tables or arrays are nested too deeply") from None
     loader = _Loader(file.resolve().parent, os.environ if environ is None else environ)
     config = loader.config(file, data)
     for message in loader.warnings:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
+import time
+
+import pytest
 
 import groupmigrate as gm
 from groupmigrate import events as ev
@@ -84,3 +88,50 @@ def test_progress_in_a_terminal_shows_one_overall_bar_and_at_most_workers_accoun
     assert 1 <= sink.most <= 2  # never more account bars than workers
     assert sink._bars == {} and sink._overall is None  # nothing left open after the run
     assert "all accounts" in out.getvalue() and "48/48" in out.getvalue()
+
+
+def test_pairs_may_be_a_generator_and_bad_input_is_refused_before_anything_is_written(tmp_path):
+    src, dst, pairs = world(accounts=2)
+    m = gm.Migrator(MemorySource(src), MemoryDestination(dst), state=str(tmp_path / "s.db"))
+    report = m.run(p for p in pairs)  # a generator is read once, as a list
+    assert report.totals()["migrated"] == 24
+    with pytest.raises(TypeError, match=r"pairs\[1\]: not an AccountPair but str"):
+        m.run([pairs[0], "user1@contoso.com"])
+    with pytest.raises(TypeError, match="give a list of AccountPair"):
+        m.run(pairs[0])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="state: give the path of a state file or a StateStore, not None"):
+        gm.Migrator(MemorySource(src), MemoryDestination(dst), state=None)
+    assert len(m.state.runs()) == 1  # nothing was started by the refused calls
+
+
+class _Hanging(MemoryDestination):
+    """A destination whose create call never answers (until released)."""
+
+    def __init__(self, server, release):
+        super().__init__(server)
+        self.release = release
+
+    def open_mailbox(self, address, auth=None):
+        mailbox = super().open_mailbox(address, auth)
+        create = mailbox.create_items
+
+        def create_items(folder, items, stamps=None):
+            self.release.wait(30)
+            return create(folder, items, stamps)
+
+        mailbox.create_items = create_items
+        return mailbox
+
+
+def test_cancel_reports_within_seconds_while_a_server_call_hangs(tmp_path):
+    src, dst, pairs = world(accounts=1)
+    release = threading.Event()
+    m = gm.Migrator(MemorySource(src), _Hanging(dst, release), state=str(tmp_path / "s.db"), workers=1)
+    threading.Timer(0.5, m.cancel).start()
+    began = time.monotonic()
+    try:
+        report = m.run(pairs)
+    finally:
+        release.set()
+    assert time.monotonic() - began < 4
+    assert report.status == "cancelled" and report.accounts[0].status == "cancelled"

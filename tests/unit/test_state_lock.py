@@ -261,3 +261,23 @@ def test_a_writer_waits_out_nothing(tmp_path, holder_factory):
             pass  # pragma: no cover
     assert time.monotonic() - started < 5  # refused at once, not after a long wait
     store.close()
+
+
+def test_a_full_disk_is_an_output_error_naming_the_state_file_and_the_next_run_resumes(tmp_path):
+    """SQLite's own page limit makes the file 'full' exactly as a full disk does."""
+    from groupmigrate.errors import OutputError
+    from groupmigrate.core.state import ItemMapping, LogEntry, SqliteStateStore
+
+    path = tmp_path / "migration.db"
+    store = SqliteStateStore(path)
+    run = store.start_run("full", None, ["mail"])
+    store.commit_batch(run, "a->b", [ItemMapping("s1", "d1", "mail", "F")], [LogEntry("notice", message="first")], {("mail", "migrated"): 1})
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")
+    big = [LogEntry("changed", "mail", "Inbox", f"item {i}", "x" * 2000) for i in range(200)]
+    with pytest.raises(OutputError, match=rf"state file {path}: the disk is full .* run the same command again") as info:
+        store.commit_batch(run, "a->b", [ItemMapping("s2", "d2", "mail", "F")], big, {("mail", "migrated"): 1})
+    assert info.value.path == str(path)
+    store.close()
+    again = SqliteStateStore(path)  # space freed: the file opens and holds the first batch, whole
+    assert [m.source_id for m in again.mappings("a->b")] == ["s1"] and again.counts(run, "a->b") == {"mail": {"migrated": 1}}

@@ -53,4 +53,6 @@ def open_state(state: str | os.PathLike[str] | StateStore) -> StateStore:
     """A state store from a path (SQLite file) or an existing store object."""
     if isinstance(state, (str, os.PathLike)):
         return SqliteStateStore(state)
+    if not isinstance(state, StateStore):
+        raise TypeError(f"state: give the path of a state file or a StateStore, not {state!r}")
     return state

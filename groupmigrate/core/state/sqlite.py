@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -26,7 +27,7 @@ from groupmigrate.core.state.records import (
     _ts,
 )
 from groupmigrate.core.state.schema import SCHEMA_VERSION, stored_version, upgrade
-from groupmigrate.errors import StateError
+from groupmigrate.errors import OutputError, StateError
 
 __all__ = ["SqliteStateStore"]
 
@@ -79,13 +80,36 @@ class SqliteStateStore:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise self._write_error(exc) from None
+
+    def _write_error(self, exc: sqlite3.OperationalError) -> Exception:
+        """A failed write named in the user's words: a full disk or a read-only file is an OutputError."""
+        text = str(exc).lower()
+        if "full" in text or "disk i/o" in text or "readonly" in text or "read-only" in text:
+            with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            if "full" in text:
+                why = "the disk is full"
+            elif "readonly" in text or "read-only" in text:
+                why = "it cannot be written"
+            else:
+                why = "a disk error"
+            return OutputError(
+                f"state file {self.path}: {why} ({exc}); make room or fix the disk and run the same command again: "
+                "it continues from the last batch that was saved",
+                path=self.path,
+            )
+        return StateError(f"state file {self.path}: {exc}")
 
     def _query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
