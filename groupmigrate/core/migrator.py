@@ -116,8 +116,9 @@ class Migrator:
     def analyze(self, pairs: Iterable[AccountPair]) -> Analysis:
         """Count items and bytes per account and item type, and the destination's free space."""
         return planner.analyze(
-            self.source, self.destination, _pairs(pairs), workers=self.workers, item_types=self.item_types, since=self.since
-        )
+            self.source, self.destination, _pairs(pairs), workers=self.workers, item_types=self.item_types,
+            since=self.since, caps=self.capabilities,
+        )  # fmt: skip
 
     def cancel(self) -> None:
         """Stop starting new work; what was committed stays, the rest waits for the next run.

@@ -25,6 +25,7 @@ from groupmigrate.capabilities import Capabilities
 from groupmigrate.core.dedup import fingerprint
 from groupmigrate.core.executor import Cancelled, Executor
 from groupmigrate.core.identity import provenance_stamp
+from groupmigrate.core.mappers import format_size
 from groupmigrate.core.pipeline import BatchOutcome
 from groupmigrate.errors import AccessError, GroupmigrateError, StateError, TransientError
 from groupmigrate.items import ALL_ITEM_TYPES, Folder, Item, ItemRef, ItemType
@@ -70,6 +71,8 @@ class AccountAnalysis:
     bytes: dict[str, int]
     destination_free: int | None
     error: str | None = None
+    #: items larger than the destination takes, per item type: they will be skipped and logged
+    over_limit: dict[str, int] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -84,13 +87,25 @@ class Analysis:
     def total_bytes(self) -> int:
         return sum(sum(a.bytes.values()) for a in self.accounts)
 
+    @property
+    def total_over_limit(self) -> int:
+        return sum(sum(a.over_limit.values()) for a in self.accounts)
+
     def summary(self) -> str:
-        lines = [f"{len(self.accounts)} account(s), {self.total_items} items, {self.total_bytes / 1e6:.1f} MB"]
+        failed = sum(1 for a in self.accounts if a.error)
+        lines = []
         for a in self.accounts:
             per_type = ", ".join(f"{t} {a.items.get(t, 0)}" for t in ALL_ITEM_TYPES if t in a.items)
-            free = "unknown" if a.destination_free is None else f"{a.destination_free / 1e6:.1f} MB"
-            lines.append(f"  {a.pair.source}: {per_type}; destination free: {free}" + (f"; error: {a.error}" if a.error else ""))
-        return "\n".join(lines)
+            free = "unknown" if a.destination_free is None else format_size(a.destination_free)
+            line = f"  {a.pair.source}: {per_type}; destination free: {free}"
+            if a.over_limit:
+                over = ", ".join(f"{n} {t}" for t, n in sorted(a.over_limit.items()))
+                line += f"; over the destination's size limit (will be skipped): {over}"
+            lines.append(line + (f"; error: {a.error}" if a.error else ""))
+        total = (f"total: {len(self.accounts)} account(s), {self.total_items} items, {format_size(self.total_bytes)}"
+                 + (f", {self.total_over_limit} over the destination's size limit" if self.total_over_limit else "")
+                 + (f"; {failed} account(s) could not be analysed" if failed else ""))  # fmt: skip
+        return "\n".join([*lines, total])
 
 
 def check(source: Source, destination: Destination, pairs: Sequence[AccountPair], workers: int) -> list[CheckResult]:
@@ -126,12 +141,16 @@ def analyze(
     workers: int,
     item_types: Sequence[ItemType],
     since: dt.datetime | None,
+    caps: Capabilities | None = None,
 ) -> Analysis:
-    """Count items and bytes per account and item type, and the destination's free space."""
+    """Count items and bytes per account and item type, the items over the destination's size
+    limit (from the route's capabilities), and the destination's free space."""
+    limit = caps.max_item_size if caps is not None else None
 
     def analyze_pair(pair: AccountPair) -> AccountAnalysis:
         items: dict[str, int] = {}
         sizes: dict[str, int] = {}
+        over: dict[str, int] = {}
         try:
             src = source.open_mailbox(pair.source, pair.source_auth)
             try:
@@ -141,6 +160,8 @@ def analyze(
                     for ref in src.list_items(folder, since):
                         items[folder.kind] = items.get(folder.kind, 0) + 1
                         sizes[folder.kind] = sizes.get(folder.kind, 0) + ref.size
+                        if limit is not None and ref.size > limit:
+                            over[folder.kind] = over.get(folder.kind, 0) + 1
             finally:
                 src.close()
             dst = destination.open_mailbox(pair.destination, pair.destination_auth)
@@ -149,8 +170,8 @@ def analyze(
             finally:
                 dst.close()
         except GroupmigrateError as exc:
-            return AccountAnalysis(pair, items, sizes, None, error=str(exc))
-        return AccountAnalysis(pair, items, sizes, free)
+            return AccountAnalysis(pair, items, sizes, None, error=str(exc), over_limit=over)
+        return AccountAnalysis(pair, items, sizes, free, over_limit=over)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return Analysis(list(pool.map(analyze_pair, pairs)))

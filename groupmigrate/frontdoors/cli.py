@@ -268,6 +268,8 @@ def _with_config(args: argparse.Namespace) -> int:
         else:
             for r in results:
                 print(f"{'OK  ' if r.ok else 'FAIL'} {r.side:<11} {r.message}")
+            ready = sum(1 for p in pairs if all(r.ok for r in results if r.pair.key == p.key))
+            print(f"total: {ready} of {len(pairs)} account(s) ready on both sides, {sum(not r.ok for r in results)} problem(s)")
         return EXIT_OK if all(r.ok for r in results) else EXIT_CHECK
     if args.command == "analyze":
         analysis = migrator.analyze(pairs)
@@ -280,6 +282,11 @@ def _with_config(args: argparse.Namespace) -> int:
         with store.writer():
             report = migrator.verify(pairs)
         print(report.to_json() if args.json else report.summary())
+        if not args.json:
+            t = report.totals()
+            print(f"total: {len(report.accounts)} account(s); {t.get('source', 0)} items in the source, "
+                  f"{t.get('migrated', 0) + t.get('present', 0)} on the destination, {t.get('missing', 0)} missing, "
+                  f"{t.get('extra', 0)} extra, {t.get('duplicate', 0)} duplicated")  # fmt: skip
         return EXIT_OK if report.ok else EXIT_FAILURES
     mode = "trial" if args.trial else "delta" if args.delta else config.migration.mode
     with store.writer():

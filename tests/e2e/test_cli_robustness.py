@@ -121,3 +121,16 @@ def test_ctrl_c_reports_within_seconds_and_a_second_ctrl_c_aborts_while_the_serv
             silent.conns.clear()
     finally:
         silent.close()
+
+
+def test_check_analyze_and_verify_print_a_totals_line(tmp_path: Path) -> None:
+    config = setup(tmp_path, 'backend = "memory"\nfile = "dest.mem"')
+    check = cli("check", str(config), cwd=tmp_path)
+    assert check.returncode == 0 and check.stdout.splitlines()[-1] == "total: 1 of 1 account(s) ready on both sides, 0 problem(s)"
+    analyze = cli("analyze", str(config), cwd=tmp_path)
+    assert analyze.returncode == 0 and analyze.stdout.splitlines()[-1].startswith("total: 1 account(s), 5 items,")
+    assert cli("migrate", str(config), "--no-progress", cwd=tmp_path).returncode == 0
+    verify = cli("verify", str(config), cwd=tmp_path)
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stdout.splitlines()[-1] == ("total: 1 account(s); 5 items in the source, 5 on the destination, "
+                                              "0 missing, 0 extra, 0 duplicated")  # fmt: skip
