@@ -7,15 +7,12 @@ Because a report is read back from the state store, another process can produce 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
-from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
 from groupmigrate.accounts import AccountPair
-from groupmigrate.items import ALL_ITEM_TYPES
 from groupmigrate.core.state import LogEntry, RunRecord, StateStore
 
 __all__ = ["OUTCOMES", "AccountReport", "LogEntry", "Report", "RunSummary", "list_runs"]
@@ -43,7 +40,10 @@ class AccountReport:
     ``status`` is ``completed``, ``completed_with_errors`` (some items failed or stayed
     ambiguous), ``failed`` (the account could not be migrated, see ``error``), ``cancelled``,
     ``interrupted`` (the process was killed; run again to resume) or ``running``.
-    ``counts[item_type][outcome]`` counts items.
+    ``counts[item_type][outcome]`` counts items. ``sizes[outcome]`` sums the sizes in bytes
+    of the items whose latest outcome this run recorded (items an earlier run had already
+    migrated are counted as ``duplicate`` but not sized); ``None`` when the state store
+    cannot tell.
     """
 
     pair: AccountPair
@@ -51,9 +51,19 @@ class AccountReport:
     counts: dict[str, dict[str, int]]
     log: list[LogEntry]
     error: str | None = None
+    started: dt.datetime | None = None
+    finished: dt.datetime | None = None
+    sizes: dict[str, int] | None = None
 
     def total(self, outcome: str) -> int:
         return sum(by_outcome.get(outcome, 0) for by_outcome in self.counts.values())
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the account's start to its finish (``None`` while unfinished)."""
+        if self.started is None or self.finished is None:
+            return None
+        return max((self.finished - self.started).total_seconds(), 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,7 +71,8 @@ class AccountReport:
             "destination": self.pair.destination,
             "status": self.status,
             "error": self.error,
-            "counts": self.counts,
+            "started": _iso(self.started), "finished": _iso(self.finished),
+            "counts": self.counts, "bytes": self.sizes,
             "log": [
                 {
                     "kind": e.kind, "item_type": e.item_type, "folder": e.folder, "item": e.item,
@@ -106,6 +117,9 @@ class Report:
                 counts=state.counts(run_id, a.pair_key),
                 log=state.log(run_id, a.pair_key),
                 error=a.error,
+                started=a.started,
+                finished=a.finished,
+                sizes=_sizes(state, run_id, a.pair_key) if run.kind == "migration" else None,
             )
             for a in state.accounts(run_id)
         ]
@@ -116,9 +130,27 @@ class Report:
         """True when every account completed and nothing failed or is missing."""
         return all(a.status == "completed" for a in self.accounts)
 
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """The outcomes this report counts: :data:`OUTCOMES` or, for a verification, :data:`VERIFY_OUTCOMES`."""
+        return VERIFY_OUTCOMES if self.kind == "verify" else OUTCOMES
+
     def totals(self) -> dict[str, int]:
-        outcomes = VERIFY_OUTCOMES if self.kind == "verify" else OUTCOMES
-        return {o: sum(a.total(o) for a in self.accounts) for o in outcomes}
+        return {o: sum(a.total(o) for a in self.accounts) for o in self.outcomes}
+
+    def size_totals(self) -> dict[str, int] | None:
+        """Bytes per outcome over all accounts (see :attr:`AccountReport.sizes`); ``None`` when unknown."""
+        known = [a.sizes for a in self.accounts if a.sizes is not None]
+        if not known:
+            return None
+        return {o: sum(s.get(o, 0) for s in known) for o in OUTCOMES}
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the run's start to its finish (``None`` while it runs)."""
+        if self.started is None or self.finished is None:
+            return None
+        return max((self.finished - self.started).total_seconds(), 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,82 +174,34 @@ class Report:
         return "\n".join(lines)
 
     def to_html(self) -> str:
-        """A self-contained HTML page: status and counts per account, and the filterable log."""
-        return _render_html(self)
+        """One self-contained HTML page (inline CSS, JavaScript and SVG; nothing loaded from the
+        network): totals, charts, a sortable and filterable table of accounts, the reasons items
+        were not copied, and each account's log grouped by kind."""
+        from groupmigrate.core.report_html import render_page
+
+        return render_page(self)
 
     def _repr_html_(self) -> str:
-        return _render_tables(self)
+        """The same overview for Jupyter: styled, with totals, accounts and reasons (no script)."""
+        from groupmigrate.core.report_html import render_fragment
+
+        return render_fragment(self, interactive=False)
 
 
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-th:first-child,td:first-child{text-align:left}.completed{color:#17692b}.failed,.completed_with_errors{color:#a31515}
-.log td{text-align:left;font-size:.9em}
-"""
-
-_JS = """
-function filterLog(kind){document.querySelectorAll('tr.entry').forEach(function(r){
-r.style.display=(kind===''||r.dataset.kind===kind)?'':'none';});}
-"""
+#: the id map's outcome names, as a report counts them
+_REPORT_OUTCOME = {"present": "duplicate"}
 
 
-def _cell(value: object) -> str:
-    return f"<td>{html.escape('' if value is None else str(value))}</td>"
-
-
-def _render_tables(report: Report) -> str:
-    outcomes = VERIFY_OUTCOMES if report.kind == "verify" else OUTCOMES
-    parts = [
-        f"<p>{html.escape(report.kind)} <code>{html.escape(report.run_id)}</code>, mode "
-        f"{html.escape(report.mode)}: <b class='{html.escape(report.status)}'>{html.escape(report.status)}</b></p>"
-    ]
-    for acc in report.accounts:
-        parts.append(
-            f"<h3>{html.escape(acc.pair.source)} &rarr; {html.escape(acc.pair.destination)}: "
-            f"<span class='{html.escape(acc.status)}'>{html.escape(acc.status)}</span></h3>"
-        )
-        if acc.error:
-            parts.append(f"<p class='failed'>{html.escape(acc.error)}</p>")
-        head = "".join(f"<th>{o}</th>" for o in outcomes)
-        rows = []
-        for item_type in _types(acc.counts):
-            by = acc.counts.get(item_type, {})
-            rows.append("<tr>" + _cell(item_type) + "".join(_cell(by.get(o, 0)) for o in outcomes) + "</tr>")
-        rows.append("<tr><th>total</th>" + "".join(f"<th>{acc.total(o)}</th>" for o in outcomes) + "</tr>")
-        parts.append(f"<table><tr><th>item type</th>{head}</tr>{''.join(rows)}</table>")
-    return "\n".join(parts)
-
-
-def _types(counts: dict[str, dict[str, int]]) -> Iterable[str]:
-    known = [t for t in ALL_ITEM_TYPES if t in counts]
-    return known + sorted(t for t in counts if t not in ALL_ITEM_TYPES)
-
-
-def _render_html(report: Report) -> str:
-    kinds = sorted({e.kind for a in report.accounts for e in a.log})
-    options = "".join(f"<option value='{html.escape(k)}'>{html.escape(k)}</option>" for k in kinds)
-    rows = []
-    for acc in report.accounts:
-        for e in acc.log:
-            rows.append(
-                f"<tr class='entry' data-kind='{html.escape(e.kind)}'>"
-                + _cell(acc.pair.source) + _cell(e.kind) + _cell(e.item_type) + _cell(e.folder)
-                + _cell(e.item) + _cell(e.message) + _cell(_iso(e.time)) + "</tr>"
-            )  # fmt: skip
-    log = (
-        "<h2>Detailed log</h2><label>Show <select onchange='filterLog(this.value)'>"
-        f"<option value=''>all</option>{options}</select></label>"
-        "<table class='log'><tr><th>account</th><th>kind</th><th>item type</th><th>folder</th>"
-        f"<th>item</th><th>message</th><th>time</th></tr>{''.join(rows)}</table>"
-    )
-    title = f"groupmigrate {html.escape(report.kind)} report {html.escape(report.run_id)}"
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-        f"<style>{_CSS}</style><script>{_JS}</script></head><body><h1>{title}</h1>"
-        f"<p>started {html.escape(str(_iso(report.started)))}, finished {html.escape(str(_iso(report.finished)))}</p>"
-        f"{_render_tables(report)}{log}</body></html>"
-    )
+def _sizes(state: StateStore, run_id: str, pair_key: str) -> dict[str, int] | None:
+    """Bytes per report outcome of the id map rows this run wrote last (None: the store cannot say)."""
+    sizes = getattr(state, "sizes", None)
+    if sizes is None:
+        return None
+    out = dict.fromkeys(OUTCOMES, 0)
+    for outcome, size in sizes(run_id, pair_key).items():
+        key = _REPORT_OUTCOME.get(outcome, outcome)
+        out[key] = out.get(key, 0) + int(size)
+    return out
 
 
 # -- listing runs -------------------------------------------------------------------------------

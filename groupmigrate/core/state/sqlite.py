@@ -399,6 +399,15 @@ class SqliteStateStore:
                 [(run_id, pair_key, t, o, n) for (t, o), n in counts.items() if n],
             )
 
+    def sizes(self, run_id: str, pair_key: str) -> dict[str, int]:
+        """Bytes per id-map outcome of the items this run recorded last (an item is counted
+        under the last run that wrote its row)."""
+        rows = self._query(
+            "SELECT outcome, COALESCE(SUM(size), 0) FROM items WHERE run_id = ? AND pair_key = ? GROUP BY outcome",
+            (run_id, pair_key),
+        )
+        return {outcome: int(size) for outcome, size in rows}
+
     def counts(self, run_id: str, pair_key: str) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for item_type, outcome, n in self._query(
