@@ -103,8 +103,9 @@ def test_every_command_end_to_end(servers, tmp_path):
     outputs += [check.stdout, check.stderr]
     assert check.returncode == 0, check.stdout + check.stderr
     assert [line.split()[:2] for line in check.stdout.splitlines()] == [
-        ["OK", "source"], ["OK", "destination"], ["OK", "source"], ["OK", "destination"]
+        ["OK", "source"], ["OK", "destination"], ["OK", "source"], ["OK", "destination"], ["total:", "2"]
     ]
+    assert check.stdout.splitlines()[-1] == "total: 2 of 2 account(s) ready on both sides, 0 problem(s)"
 
     analyze = cli("analyze", config, "--json", env=ENV)
     outputs += [analyze.stdout, analyze.stderr]
