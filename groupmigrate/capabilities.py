@@ -74,6 +74,10 @@ class Capabilities:
     preserves_organizer: bool = _meet("both", True)
     #: attendees' responses can be set on create
     preserves_attendee_status: bool = _meet("both", True)
+    #: resource attendees (rooms, equipment) stay resources (else they become required attendees)
+    keeps_resource_attendees: bool = _meet("destination", True)
+    #: a modified occurrence of a series keeps files attached to it (EWS: UpdateItem cannot add them)
+    keeps_occurrence_attachments: bool = _meet("destination", True)
     supports_note_color: bool = _meet("both", True)
     #: notes keep their created / modified times (else the destination sets them)
     keeps_note_dates: bool = _meet("destination", True)
@@ -97,6 +101,11 @@ class Capabilities:
     max_contact_websites: int | None = _meet("destination", None)
     max_contact_addresses: int | None = _meet("destination", None)
     max_contact_phones: int | None = _meet("destination", None)
+    #: most instant-messaging addresses a contact keeps
+    max_contact_im_addresses: int | None = _meet("destination", None)
+    #: item fields the side does not keep, as ``"<item type>.<field>"`` (``"contacts.manager"``):
+    #: the mappers drop them and log each item that loses a value
+    unsupported_fields: frozenset[str] = _meet("destination", frozenset(), converter=frozenset)
 
     def intersect(self, other: Capabilities) -> Capabilities:
         """What holds on a route from ``self`` (source) to ``other`` (destination), by each

@@ -241,6 +241,12 @@ def _tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 
+def _names(value: Any) -> tuple[str, ...]:
+    """Display names aligned with a list of addresses: None becomes "", and no name at all ()."""
+    names = tuple("" if v is None else str(v) for v in _tuple(value))
+    return names if any(names) else ()
+
+
 @attrs.frozen
 class Mailbox:
     """A mailbox address on one server."""
@@ -338,9 +344,23 @@ class Message:
     kind: MessageKind = attrs.field(
         default=MessageKind.MAIL, converter=_message_kind, validator=_member_of(MessageKind)
     )
+    #: who may see the message (Outlook's Normal / Personal / Private / Confidential)
+    sensitivity: Sensitivity = attrs.field(
+        default=Sensitivity.NORMAL, converter=_sensitivity, validator=_member_of(Sensitivity)
+    )
+    #: the follow-up flag's start and due dates and when it was marked complete
+    flag_start: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    flag_due: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    flag_completed: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    #: the follow-up text shown with the flag ("Follow up", "Call", "Reply to all" ...)
+    flag_request: str | None = None
+    #: when the message's reminder fires; None when no reminder is set
+    reminder: dt.datetime | None = attrs.field(default=None, validator=_aware)
     source_id: str | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
+        if self.flag_start is not None and self.flag_due is not None and self.flag_due < self.flag_start:
+            raise ValueError(f"Message.flag_due: {self.flag_due} is before flag_start {self.flag_start}")
         if not self.size and self.mime:
             object.__setattr__(self, "size", len(self.mime))
 
@@ -394,12 +414,15 @@ class Phone:
 
 @attrs.frozen
 class PostalAddress:
+    """A postal address; ``mailing`` marks the one letters go to (at most one per contact)."""
+
     label: str = "home"
     street: str | None = None
     city: str | None = None
     state: str | None = None
     postal_code: str | None = None
     country: str | None = None
+    mailing: bool = False
 
 
 @attrs.frozen(repr=False)
@@ -428,10 +451,46 @@ class Contact:
     is_distribution_list: bool = False
     members: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     source_id: str | None = attrs.field(default=None, eq=False)
+    #: the display name of each address in ``emails`` ("Anna Meier (Privat)"), "" where it
+    #: has none; empty, or exactly as long as ``emails``
+    email_names: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    #: the display name of each address in ``members``, like ``email_names``
+    member_names: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    initials: str | None = None
+    #: the name suffix ("Jr.", "III")
+    generation: str | None = None
+    #: what the contact is filed (sorted) as, e.g. "Meier, Anna" or a company name
+    file_as: str | None = None
+    manager: str | None = None
+    assistant_name: str | None = None
+    spouse_name: str | None = None
+    children: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    profession: str | None = None
+    office_location: str | None = None
+    #: the personal home page; ``websites`` are the business home pages
+    personal_homepage: str | None = None
+    #: instant-messaging addresses (``sip:anna@example.org``)
+    im_addresses: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    wedding_anniversary: dt.date | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for names, values, what in ((self.email_names, self.emails, "emails"), (self.member_names, self.members, "members")):
+            if names and len(names) != len(values):
+                raise ValueError(
+                    f"Contact.{'email' if what == 'emails' else 'member'}_names: {len(names)} name(s) for "
+                    f"{len(values)} {what}; give one per value (\"\" for none) or none at all"
+                )
+        if sum(1 for a in self.addresses if a.mailing) > 1:
+            raise ValueError("Contact.addresses: more than one address is marked as the mailing address")
 
     @property
     def size(self) -> int:
         return len(self.photo or b"") + sum(a.size for a in self.attachments) + 1024
+
+    @property
+    def named_emails(self) -> tuple[tuple[str, str], ...]:
+        """``(address, display name)`` pairs; the name is "" where the address has none."""
+        return tuple(zip(self.emails, self.email_names or ("",) * len(self.emails)))
 
     def __repr__(self) -> str:
         return f"Contact(display_name={self.display_name!r}, emails={len(self.emails)})"
@@ -473,15 +532,25 @@ class Event:
     recurrence_id: dt.datetime | None = attrs.field(default=None, validator=_aware)
     uid: str | None = None
     reminder_minutes: int | None = attrs.field(default=None, validator=attrs.validators.optional(_non_negative))
+    #: whether the reminder is on; None (the default) means "on when ``reminder_minutes`` is set"
+    reminder_is_set: bool | None = None
     show_as: ShowAs = attrs.field(default=ShowAs.BUSY, converter=_show_as, validator=_member_of(ShowAs))
     sensitivity: Sensitivity = attrs.field(
         default=Sensitivity.NORMAL, converter=_sensitivity, validator=_member_of(Sensitivity)
     )
     categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     attachments: tuple[Attachment, ...] = attrs.field(default=(), converter=_tuple)
+    importance: Importance = attrs.field(
+        default=Importance.NORMAL, converter=_importance, validator=_member_of(Importance)
+    )
+    #: the address people join an online meeting at
+    online_meeting_url: str | None = None
+    meeting_workspace_url: str | None = None
     source_id: str | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
+        if self.reminder_is_set is None:
+            object.__setattr__(self, "reminder_is_set", self.reminder_minutes is not None)
         if self.start is not None and self.end is not None and self.end < self.start:
             raise ValueError(f"Event.end: {self.end} is before start {self.start}")
         if self.recurrence is not None and "FREQ=" not in self.recurrence.upper():
@@ -513,7 +582,22 @@ class Task:
     )
     recurrence: str | None = None
     categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    #: when the reminder fires; ``reminder_is_set`` None (the default) means "on when ``reminder_at`` is set"
+    reminder_at: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    reminder_is_set: bool | None = None
+    #: the task's owner as the server shows it (a display name)
+    owner: str | None = None
+    #: total and actual work, in minutes
+    total_work: int | None = attrs.field(default=None, validator=attrs.validators.optional(_non_negative))
+    actual_work: int | None = attrs.field(default=None, validator=attrs.validators.optional(_non_negative))
+    mileage: str | None = None
+    billing_information: str | None = None
+    companies: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     source_id: str | None = attrs.field(default=None, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.reminder_is_set is None:
+            object.__setattr__(self, "reminder_is_set", self.reminder_at is not None)
 
     @percent_complete.validator
     def _check_percent(self, attribute: attrs.Attribute, value: int) -> None:  # type: ignore[type-arg]
@@ -540,6 +624,9 @@ class Note:
     categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     created: dt.datetime | None = attrs.field(default=None, validator=_aware)
     modified: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    #: the note window's size in pixels, as Outlook keeps it (None: the client's default)
+    width: int | None = attrs.field(default=None, validator=attrs.validators.optional(_non_negative))
+    height: int | None = attrs.field(default=None, validator=attrs.validators.optional(_non_negative))
     source_id: str | None = attrs.field(default=None, eq=False)
 
     @property

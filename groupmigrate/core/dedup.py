@@ -53,6 +53,9 @@ import enum
 import hashlib
 import re
 import unicodedata
+from typing import Any
+
+import attrs
 
 from groupmigrate.items import Contact, Event, Item, Message, Note, Task
 from groupmigrate.mime import html_to_text
@@ -234,6 +237,13 @@ def _event_time(value: dt.date | dt.datetime | None, all_day: bool) -> str:
 
 #: Headers a user sees or a client threads by. Servers rewrite transport headers (Received,
 #: Return-Path, X-*), encodings and MIME boundaries, never these.
+#: the contact fields reset before digesting the rest (see :func:`content_fingerprint`)
+_NO_EXTRAS: dict[str, Any] = {
+    "initials": None, "generation": None, "manager": None, "assistant_name": None, "spouse_name": None,
+    "children": (), "profession": None, "office_location": None, "personal_homepage": None,
+    "im_addresses": (), "wedding_anniversary": None,
+}  # fmt: skip
+
 _CONTENT_HEADERS = (
     "message-id", "date", "from", "sender", "reply-to", "to", "cc", "bcc", "subject",
     "in-reply-to", "references", "importance", "priority",
@@ -255,6 +265,14 @@ def content_fingerprint(item: Item) -> str:
         return _digest("mail", "content", *_mail_content(item.mime))
     if isinstance(item, Contact):
         name = item.display_name or " ".join(p for p in (item.given_name, item.middle_name, item.surname) if p)
+        more = [
+            _text(item.initials), _text(item.generation), _text(item.manager), _text(item.assistant_name),
+            _text(item.spouse_name), ",".join(sorted(_text(c) for c in item.children)), _text(item.profession),
+            _text(item.office_location), _text(item.personal_homepage),
+            ",".join(sorted(_text(a).casefold() for a in item.im_addresses)), _date(item.wedding_anniversary),
+        ]  # fmt: skip
+        if any(more):  # contacts without these fields keep the digest they always had
+            return _digest("contacts", "content+", content_fingerprint(attrs.evolve(item, **_NO_EXTRAS)), *more)
         return _digest(
             "contacts", "content", _text(name), _text(item.given_name), _text(item.surname), _text(item.company),
             _text(item.job_title), _text(item.department),

@@ -149,8 +149,17 @@ def expected_counts(report_counts: dict[str, dict[str, int]], expected: dict[str
     return problems
 
 
-def run_demo(report_path: str = "report.html", state_path: str | None = None, progress: bool = True, as_json: bool = False) -> int:
-    """Run the demo; returns the exit code (0 when the report matches what was seeded)."""
+def run_demo(
+    report_path: str = "report.html", state_path: str | None = None, progress: bool = True, as_json: bool = False,
+    keep_servers: bool = False, keep_dir: str = "groupmigrate-demo",
+) -> int:
+    """Run the demo; returns the exit code (0 when the report matches what was seeded).
+
+    With ``keep_servers`` both test servers stay up after the demo until Ctrl-C (or SIGTERM),
+    and ``keep_dir`` receives a ``migration.toml`` and ``accounts.csv`` for them (with the
+    demo's state file, unless ``state_path`` names another), ready for
+    ``groupmigrate check/analyze/migrate/verify``.
+    """
     from groupmigrate.backends.ews import EWSDestination, EWSSource
     from groupmigrate.core.migrator import Migrator
     from groupmigrate.testing import EWSTestServer
@@ -160,6 +169,8 @@ def run_demo(report_path: str = "report.html", state_path: str | None = None, pr
     now = dt.datetime.now(UTC).replace(microsecond=0)
     tmp = tempfile.TemporaryDirectory(prefix="groupmigrate-demo-")
     state = state_path or str(Path(tmp.name) / "migration.db")
+    if keep_servers and state_path is None:
+        state = str(_fresh_state(Path(keep_dir)))
     with EWSTestServer(profile="exchange-online") as source_server, EWSTestServer(profile="workmail") as dest_server:
         print(f"source (Exchange Online test server):  {source_server.url}", file=out)
         print(f"destination (WorkMail test server):    {dest_server.url}", file=out)
@@ -215,10 +226,77 @@ def run_demo(report_path: str = "report.html", state_path: str | None = None, pr
             problems.append(f"the source saw {len(source_writes)} write operation(s)")
         if as_json:
             print(report.to_json())
+        if keep_servers:
+            code = _outcome(problems, began, out)
+            _keep_serving(source_server, dest_server, pairs, Path(keep_dir), state, out)
+            tmp.cleanup()
+            return code
+    code = _outcome(problems, began, out)
+    if code == 0:
+        tmp.cleanup()
+    return code
+
+
+def _outcome(problems: list[str], began: float, out: Any) -> int:
     elapsed = time.monotonic() - began
     if problems:
         print("\ndemo FAILED: the report does not match what was seeded:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
     print(f"\ndemo OK in {elapsed:.1f} s: counts match what was seeded; the source saw no write.", file=out)
-    tmp.cleanup()
     return 0
+
+
+def _fresh_state(folder: Path) -> Path:
+    """The state file in ``folder``; one left by an earlier demo is removed (its servers are gone)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    state = folder / "migration.db"
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{state}{suffix}").unlink(missing_ok=True)
+    return state.resolve()
+
+
+def _keep_serving(source_server: Any, dest_server: Any, pairs: list[AccountPair], folder: Path, state: str, out: Any) -> None:
+    """Write a configuration for both servers to ``folder`` and serve until Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from groupmigrate.testing.ews.samples import endpoint_toml, write_client_files
+
+    admin = f"migration-admin@{DESTINATION_DOMAIN}"
+    source_table = endpoint_toml(
+        "source", source_server.url, "exchange-online", tenant_id=TENANT, client_id=CLIENT_ID,
+        token_url=source_server.token_url(TENANT), secret_file="source-client-secret.txt",
+    )  # fmt: skip
+    dest_table = endpoint_toml("destination", dest_server.url, "workmail", username=admin, secret_file="destination-password.txt")
+    folder = folder.resolve()
+    in_folder = Path(state).resolve().parent == folder
+    config = write_client_files(
+        folder, source_table, dest_table, [(p.source, p.destination) for p in pairs],
+        secrets={"source-client-secret.txt": "demo-client-secret", "destination-password.txt": "demo-admin-password"},
+        state=Path(state).name if in_folder else str(Path(state).resolve()),
+    )  # fmt: skip
+    print("\n== servers kept up (Ctrl-C stops them)", file=out)
+    print(f"  source (Exchange Online):  {source_server.url}", file=out)
+    print(f"    OAuth app: tenant {TENANT}, client {CLIENT_ID}, secret demo-client-secret", file=out)
+    print(f"    token URL: {source_server.token_url(TENANT)}", file=out)
+    print(f"  destination (WorkMail):    {dest_server.url}", file=out)
+    print(f"    admin login: {admin} / demo-admin-password (impersonates the destination mailboxes)", file=out)
+    print(f"  configuration: {config} (with accounts.csv and the secret files beside it)", file=out)
+    print(f"  try:  groupmigrate verify {config}", file=out)
+    print(f"        groupmigrate migrate --delta {config}", file=out, flush=True)
+    stop = threading.Event()
+    previous = []
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous.append((signum, signal.signal(signum, lambda *_: stop.set())))
+    except ValueError:  # not the main thread: Ctrl-C arrives as KeyboardInterrupt
+        pass
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for signum, handler in previous:
+            signal.signal(signum, handler)
+    print("stopping the test servers", file=out, flush=True)

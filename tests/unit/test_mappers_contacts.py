@@ -100,14 +100,9 @@ def test_unsupported_contact_field() -> None:
     first = map_item(Contact(display_name="Ann", nickname="Annie"), Capabilities(), ctx)
     second = map_item(Contact(display_name="Ben", nickname="Benny"), Capabilities(), ctx)
     assert first.item == Contact(display_name="Ann") and second.item == Contact(display_name="Ben")
-    assert first.changes == [
-        Change(
-            "notice",
-            "nickname",
-            "contacts field 'nickname' is not stored by the destination; it is dropped from every item of this account that has it",
-        )
-    ]
-    assert second.changes == []
+    # each contact that loses a value says which
+    assert first.changes == [Change("dropped", "nickname", "nickname 'Annie' dropped: the destination does not keep it")]
+    assert second.changes == [Change("dropped", "nickname", "nickname 'Benny' dropped: the destination does not keep it")]
     assert ctx.counted("dropped", "nickname") == (2, 2)
     assert ctx.counted("dropped", "birthday") == (0, 0)
 

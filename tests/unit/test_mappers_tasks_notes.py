@@ -11,11 +11,7 @@ from groupmigrate.items import Note, Task
 from groupmigrate.core.mappers import Change, MapContext, map_item
 
 UTC = dt.timezone.utc
-COLOUR_NOTICE = Change(
-    "notice",
-    "color",
-    "the destination does not store note colours; it is dropped from every item of this account that has it",
-)
+COLOUR_DROPPED = Change("dropped", "color", "the destination does not store note colours; 'yellow' not kept")
 
 TASKS = [
     Task(subject="Report", status="in_progress", percent_complete=40, start=dt.date(2024, 3, 1), due=dt.date(2024, 3, 31)),
@@ -59,7 +55,7 @@ YELLOW = Note(subject="Groceries", body="milk", color="yellow", created=dt.datet
             YELLOW,
             Capabilities(supports_note_color=False),
             Note(subject="Groceries", body="milk", created=dt.datetime(2024, 1, 1, tzinfo=UTC)),
-            [COLOUR_NOTICE],
+            [COLOUR_DROPPED],
             id="colour-dropped",
         ),
         pytest.param(Note(subject="plain"), Capabilities(supports_note_color=False), Note(subject="plain"), [], id="no-colour"),
@@ -76,7 +72,10 @@ def test_note_colour_counted_for_every_note() -> None:
     caps = Capabilities(supports_note_color=False)
     notes = [YELLOW, Note(subject="b", color="blue"), Note(subject="c"), Note(subject="d", color="pink")]
     changes = [map_item(n, caps, ctx).changes for n in notes]
-    assert changes == [[COLOUR_NOTICE], [], [], []]
+    assert [[c.message for c in each] for each in changes] == [
+        [COLOUR_DROPPED.message], ["the destination does not store note colours; 'blue' not kept"], [],
+        ["the destination does not store note colours; 'pink' not kept"],
+    ]
     assert ctx.counted("dropped", "color") == (3, 3)
     [total] = ctx.summary()
     assert total == Change("dropped", "color", "the destination does not store note colours; dropped: 3 item(s)", 3)
@@ -86,3 +85,28 @@ def test_note_too_large() -> None:
     result = map_item(Note(subject="big", body="x" * 2000), Capabilities(max_item_size=1024), MapContext(owner="a@example.org"))
     assert result.item is None
     assert result.skip_reason == "item size 2.2 KB is over the destination limit of 1.0 KB"
+
+
+def test_note_dates_logged_on_every_note_that_has_them() -> None:
+    ctx = MapContext(owner="a@example.org")
+    caps = Capabilities(keeps_note_dates=False)
+    dated = Note(subject="a", created=dt.datetime(2024, 1, 1, 8, tzinfo=UTC), modified=dt.datetime(2024, 2, 1, tzinfo=UTC),
+                 width=200, height=166)
+    results = [map_item(n, caps, ctx) for n in (dated, Note(subject="b"), dated)]
+    assert [r.item for r in results] == [Note(subject="a", width=200, height=166), Note(subject="b"),
+                                         Note(subject="a", width=200, height=166)]
+    assert [[(c.kind, c.field, c.message) for c in r.changes] for r in results] == [
+        [("dropped", "created", "the destination sets a note's created time itself; 2024-01-01 08:00:00 UTC not kept"),
+         ("dropped", "modified", "the destination sets a note's modified time itself; 2024-02-01 00:00:00 UTC not kept")],
+        [],
+        [("dropped", "created", "the destination sets a note's created time itself; 2024-01-01 08:00:00 UTC not kept"),
+         ("dropped", "modified", "the destination sets a note's modified time itself; 2024-02-01 00:00:00 UTC not kept")],
+    ]
+    assert ctx.counted("dropped", "created") == (2, 2)
+
+
+def test_note_size_kept_and_checked() -> None:
+    note = Note(subject="a", width=320, height=180)
+    assert map_item(note, Capabilities(), MapContext(owner="a@example.org")).item is note
+    with pytest.raises(ValueError, match="Note.width"):
+        Note(width=-1)

@@ -31,7 +31,7 @@ from groupmigrate.backends.ews import folders as tree
 from groupmigrate.backends.ews.convert import calendar as cal
 from groupmigrate.backends.ews.convert import contacts, mail, notes, tasks
 from groupmigrate.backends.ews.convert.common import attachment_to_ews, body_to_ews, ews_datetime_in
-from groupmigrate.backends.ews.convert.vocabulary import SHOW_AS
+from groupmigrate.backends.ews.convert.vocabulary import IMPORTANCE, SENSITIVITY, SHOW_AS
 from groupmigrate.backends.ews.endpoint import Endpoint
 from groupmigrate.backends.ews.errors import item_error
 from groupmigrate.backends.ews.mailbox import MailboxBase
@@ -383,10 +383,32 @@ class EWSDestinationMailbox(MailboxBase):
                 ("body", body_to_ews(exception.body, exception.body_is_html)),
                 ("location", exception.location),
                 ("legacy_free_busy_status", SHOW_AS.to_ews(exception.show_as)),
+                ("importance", IMPORTANCE.to_ews(exception.importance)),
+                ("sensitivity", SENSITIVITY.to_ews(exception.sensitivity)),
+                ("reminder_is_set", bool(exception.reminder_is_set)),
+                ("reminder_minutes_before_start", exception.reminder_minutes or 0),
             ):
                 if value is not None:
                     setattr(target, name, value)
                     names.append(name)
+            # What the occurrence shares with its series is left alone; what differs is set
+            # (an empty value clears it on the occurrence).
+            shaped, _ = cal.to_ews(
+                attrs.evolve(exception, recurrence=None, exceptions=(), deleted_occurrences=(), attachments=()),
+                keep_attendee_status=self._caps.preserves_attendee_status,
+                recurring=False,
+            )
+            for name, own, series in (
+                ("categories", exception.categories, event.categories),
+                ("attendees", exception.attendees, event.attendees),
+                ("net_show_url", exception.online_meeting_url, event.online_meeting_url),
+                ("meeting_workspace_url", exception.meeting_workspace_url, event.meeting_workspace_url),
+            ):
+                if own == series:
+                    continue
+                for field in (("required_attendees", "optional_attendees", "resources") if name == "attendees" else (name,)):
+                    setattr(target, field, getattr(shaped, field))
+                    names.append(field)
             if not exception.is_all_day and exception.start is not None and exception.end is not None:
                 target.start = ews_datetime_in(exception.start, zone)  # type: ignore[arg-type]
                 target.end = ews_datetime_in(exception.end, zone)  # type: ignore[arg-type]

@@ -36,7 +36,8 @@ from typing import Any
 
 import requests
 from exchangelib.ewsdatetime import UTC, EWSDateTime
-from exchangelib.fields import DateOrDateTimeField, DateTimeBackedDateField, DateTimeField, Field
+from exchangelib.fields import DateOrDateTimeField, DateTimeBackedDateField, DateTimeField, EWSElementField, Field
+from exchangelib.properties import Fields
 
 __all__ = [
     "CHUNK_SIZE",
@@ -46,6 +47,7 @@ __all__ = [
     "FractionalDateTimeField",
     "MaskingSession",
     "ews_datetime",
+    "fractional_reader",
     "large_chunk_hook",
     "mask_secrets",
     "parse_ews_datetime",
@@ -164,10 +166,57 @@ def with_fractional_times(field: Field) -> Field:
     """``field`` itself, or for one of exchangelib's date field types a copy that also reads fractions.
 
     The copy keeps every setting of the original (name, URI, version support, read-only...);
-    only its ``from_xml`` differs, so writing and filtering behave as before.
+    only its ``from_xml`` differs, so writing and filtering behave as before. A field holding
+    nested elements with timestamps of their own (an attendee's LastResponseTime, the start
+    of a modified or deleted occurrence) reads them with :func:`fractional_reader`.
     """
     replacement = _FRACTIONAL_TYPES.get(type(field))
-    return field if replacement is None else retyped(field, replacement)
+    if replacement is not None:
+        return retyped(field, replacement)
+    if isinstance(field, EWSElementField):
+        value_cls = field.value_cls
+        reader = fractional_reader(value_cls)
+        if reader is not value_cls:
+            return retyped(field, _element_reader_field(type(field), reader))
+    return field
+
+
+_READERS: dict[type, type] = {}
+_READER_FIELDS: dict[tuple[type, type], type] = {}
+
+
+def fractional_reader(cls: type) -> type:
+    """A subclass of the exchangelib element class ``cls`` whose timestamps (at any depth) read
+    fractional seconds; ``cls`` itself when it holds none. Instances are still ``cls`` instances."""
+    if cls in _READERS:
+        return _READERS[cls]
+    _READERS[cls] = cls  # a self-referencing element class ends here
+    fields = getattr(cls, "FIELDS", None)
+    if fields is None:
+        return cls
+    replaced = [with_fractional_times(f) for f in fields]
+    if all(a is b for a, b in zip(replaced, fields)):
+        return cls
+    reader = type(cls.__name__, (cls,), {"FIELDS": Fields(*replaced), "__module__": __name__})
+    _READERS[cls] = reader
+    return reader
+
+
+def _element_reader_field(field_cls: type, reader: Any) -> type:
+    key = (field_cls, reader)
+    if key not in _READER_FIELDS:
+
+        def from_xml(self: Any, elem: Any, account: Any) -> Any:
+            if self.is_list:
+                container = elem.find(self.response_tag())
+                if container is None:
+                    return self.default
+                return [reader.from_xml(elem=e, account=account) for e in container.findall(reader.response_tag())]
+            sub = elem.find(reader.response_tag() if self.field_uri is None else self.response_tag())
+            return self.default if sub is None else reader.from_xml(elem=sub, account=account)
+
+        _READER_FIELDS[key] = type(field_cls.__name__, (field_cls,), {"from_xml": from_xml, "__module__": __name__})
+    return _READER_FIELDS[key]
 
 
 def retyped(field: Field, cls: type) -> Field:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from exchangelib.fields import FieldOrder, FieldPath
-from exchangelib.items import ID_ONLY, SHALLOW, CalendarItem, DistributionList, Task
+from exchangelib.items import ALL_PROPERTIES, ID_ONLY, SHALLOW, CalendarItem, DistributionList, Task
 from exchangelib.items import Contact as EWSContact
 from exchangelib.properties import ItemId
 
@@ -258,8 +258,13 @@ class MailboxBase:
             changed = utc(item.last_modified_time) or utc(item.datetime_received)
             yield ItemRef(id=item.id, size=max(0, int(item.size or 0)), changed=changed, item_type=kind)
 
-    def _get_items(self, ids: Sequence[str], model: Any, fields: Sequence[str], body_type: str | None = None) -> list[Any]:
+    def _get_items(
+        self, ids: Sequence[str], model: Any, fields: Sequence[str], body_type: str | None = None, *, every: bool = False
+    ) -> list[Any]:
         """One GetItem for ``ids``: the items, or the error object of each item that is gone.
+
+        ``every`` asks with the AllProperties base shape besides ``fields``: a real server left
+        a meeting's attendees out of answers that named them only as additional properties.
 
         Raises:
             Throttled, TransientError: when the server failed an item for a reason that a later
@@ -270,7 +275,8 @@ class MailboxBase:
 
         def run() -> list[Any]:
             svc = GetItems(account=self._account, chunk_size=len(ids), body_type=body_type)
-            return list(svc.call(items=[ItemId(id=i) for i in ids], additional_fields=self._paths(model, fields), shape=ID_ONLY))
+            shape = ALL_PROPERTIES if every else ID_ONLY
+            return list(svc.call(items=[ItemId(id=i) for i in ids], additional_fields=self._paths(model, fields), shape=shape))
 
         results = self._call(run)
         from exchangelib.errors import ErrorServerBusy
@@ -389,7 +395,7 @@ class MailboxBase:
 
     def _fetch_calendar(self, ids: Sequence[str], *, light: bool = False) -> list[Item]:
         fields = cal.FIELDS if not light else tuple(f for f in cal.FIELDS if f != "attachments")
-        got = self._get_items(ids, CalendarEventItem, fields)
+        got = self._get_items(ids, CalendarEventItem, fields, every=True)
         items = {i: it for i, it in zip(ids, got) if not isinstance(it, Exception) and kind_of(it) == "calendar"}
         exceptions: dict[str, list[Any]] = {}
         if not light:
@@ -400,7 +406,7 @@ class MailboxBase:
                 if occ.id
             ]
             if wanted:
-                got_exc = self._get_items([oid for _, oid in wanted], CalendarEventItem, cal.EXCEPTION_FIELDS)
+                got_exc = self._get_items([oid for _, oid in wanted], CalendarEventItem, cal.EXCEPTION_FIELDS, every=True)
                 for (master_id, _), exc in zip(wanted, got_exc):
                     if not isinstance(exc, Exception):
                         exceptions.setdefault(master_id, []).append(exc)

@@ -7,8 +7,10 @@ process; these subclasses carry them instead, so other users of exchangelib see 
   ``Message`` elements with ItemClass ``IPM.StickyNote``) with a writable ItemClass and the
   MAPI properties EWS has no first-class field for: flag status (PidTagFlagStatus 0x1090),
   delivery and submit time (0x0E06 / 0x0039: DateTimeReceived/DateTimeSent are read-only),
-  message flags (0x0E07, so a created mail is not shown as an unsent draft) and note colour
-  (PidLidNoteColor).
+  message flags (0x0E07, so a created mail is not shown as an unsent draft), the follow-up
+  flag's dates and text (PidLidTaskStartDate / PidLidTaskDueDate / PidTagFlagCompleteTime /
+  PidLidFlagRequest: the Flag element's dates exist only from Exchange 2013 and WorkMail
+  speaks Exchange 2010 SP2) and note colour and size (PidLidNoteColor / Width / Height).
 * :class:`Provenance` is groupmigrate's provenance stamp: a named string property in
   groupmigrate's own property set (:data:`PROVENANCE_PROPERTY_SET`), written in the same
   CreateItem as the item it marks. Every item model here carries it as ``provenance``, so a
@@ -27,7 +29,8 @@ from typing import Any
 
 from exchangelib.attachments import FileAttachment, ItemAttachment
 from exchangelib.extended_properties import ExtendedProperty
-from exchangelib.fields import AttachmentField, CharField, ExtendedPropertyField, Field
+from exchangelib.fields import AttachmentField, CharField, EmailAddressesField, ExtendedPropertyField, Field, TextField
+from exchangelib.indexed_properties import EmailAddress
 from exchangelib.items import (
     CalendarItem,
     Contact,
@@ -59,14 +62,21 @@ __all__ = [
     "PROVENANCE_FIELD",
     "Provenance",
     "DeliveryTime",
+    "FlagCompleteTime",
+    "FlagDueDate",
+    "FlagRequest",
+    "FlagStartDate",
     "FlagStatus",
     "Hidden",
     "MailItem",
     "MessageFlags",
     "NoteColor",
+    "NoteHeight",
+    "NoteWidth",
     "NotePost",
     "SubmitTime",
     "TaskDateCompleted",
+    "TaskOwner",
     "TaskItem",
 ]
 
@@ -143,12 +153,67 @@ class NoteColor(_MatchedProperty):
     property_type = "Integer"
 
 
+class FlagStartDate(_MatchedProperty):
+    """PidLidTaskStartDate: a flagged message's follow-up start (EWS Flag/StartDate, 2013+ only)."""
+
+    property_set_id = "00062003-0000-0000-C000-000000000046"
+    property_id = 0x8104
+    property_type = "SystemTime"
+
+
+class FlagDueDate(_MatchedProperty):
+    """PidLidTaskDueDate: a flagged message's follow-up due date (EWS Flag/DueDate, 2013+ only)."""
+
+    property_set_id = "00062003-0000-0000-C000-000000000046"
+    property_id = 0x8105
+    property_type = "SystemTime"
+
+
+class FlagCompleteTime(_MatchedProperty):
+    """PidTagFlagCompleteTime: when the flag was marked complete (EWS Flag/CompleteDate, 2013+ only)."""
+
+    property_tag = 0x1091
+    property_type = "SystemTime"
+
+
+class FlagRequest(_MatchedProperty):
+    """PidLidFlagRequest: the follow-up text shown with a flag ("Follow up", "Call" ...)."""
+
+    property_set_id = "00062008-0000-0000-C000-000000000046"
+    property_id = 0x8530
+    property_type = "String"
+
+
+class NoteWidth(_MatchedProperty):
+    """PidLidNoteWidth: a sticky note's window width in pixels."""
+
+    property_set_id = "0006200E-0000-0000-C000-000000000046"
+    property_id = 0x8B02
+    property_type = "Integer"
+
+
+class NoteHeight(_MatchedProperty):
+    """PidLidNoteHeight: a sticky note's window height in pixels."""
+
+    property_set_id = "0006200E-0000-0000-C000-000000000046"
+    property_id = 0x8B03
+    property_type = "Integer"
+
+
 class TaskDateCompleted(_MatchedProperty):
     """PidLidTaskDateCompleted: EWS's CompleteDate is read-only (the server stamps "now")."""
 
     property_set_id = "00062003-0000-0000-C000-000000000046"
     property_id = 0x810F
     property_type = "SystemTime"
+
+
+class TaskOwner(_MatchedProperty):
+    """PidLidTaskOwner: EWS's Owner is read-only; the server shows this property as the owner."""
+
+    property_set_id = "00062003-0000-0000-C000-000000000046"
+    property_id = 0x811F
+    property_type = "String"
 
 
 class Provenance(ExtendedProperty):  # type: ignore[misc]
@@ -241,6 +306,12 @@ def _extras() -> list[Field]:
         ExtendedPropertyField("submit_time", value_cls=SubmitTime),
         ExtendedPropertyField("message_flags", value_cls=MessageFlags),
         ExtendedPropertyField("note_color", value_cls=NoteColor),
+        ExtendedPropertyField("flag_start", value_cls=FlagStartDate),
+        ExtendedPropertyField("flag_due", value_cls=FlagDueDate),
+        ExtendedPropertyField("flag_completed", value_cls=FlagCompleteTime),
+        ExtendedPropertyField("flag_request", value_cls=FlagRequest),
+        ExtendedPropertyField("note_width", value_cls=NoteWidth),
+        ExtendedPropertyField("note_height", value_cls=NoteHeight),
     ]
 
 
@@ -260,14 +331,61 @@ class TaskItem(Task):  # type: ignore[misc]
     """An EWS Task with its completion date as a writable extended property, and the stamp."""
 
     FIELDS = _fields_with_extras(
-        Task.FIELDS, [_stamp(), ExtendedPropertyField("date_completed", value_cls=TaskDateCompleted)]
+        Task.FIELDS,
+        [
+            _stamp(),
+            ExtendedPropertyField("date_completed", value_cls=TaskDateCompleted),
+            ExtendedPropertyField("task_owner", value_cls=TaskOwner),
+        ],
     )
 
 
-class ContactItem(Contact):  # type: ignore[misc]
-    """An EWS Contact with the provenance stamp."""
+class PersonalHomePage(_MatchedProperty):
+    """PidTagPersonalHomePage: EWS has an element only for the business home page."""
 
-    FIELDS = _fields_with_extras(Contact.FIELDS, [_stamp()])
+    property_tag = 0x3A50
+    property_type = "String"
+
+
+class _EntryAttribute(TextField):  # type: ignore[misc]
+    """A text attribute of an indexed entry (``<t:Entry Key=... Name="...">``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.is_attribute = True
+
+    def from_xml(self, elem: Any, account: Any) -> Any:
+        return elem.get(self.field_uri) or None
+
+
+class NamedEmailAddress(EmailAddress):  # type: ignore[misc]
+    """A contact's e-mail address with its display name (the entry's ``Name`` attribute),
+    which exchangelib's EmailAddress leaves out."""
+
+    name = _EntryAttribute(field_uri="Name")
+
+
+class _NamedEmailAddresses(EmailAddressesField):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._value_cls = NamedEmailAddress
+
+
+def _contact_fields() -> Fields:
+    fields = _fields_with_extras(
+        Contact.FIELDS, [_stamp(), ExtendedPropertyField("personal_homepage", value_cls=PersonalHomePage)]
+    )
+    index = fields.index_by_name("email_addresses")
+    fields[index] = _NamedEmailAddresses("email_addresses", field_uri="contacts:EmailAddress")
+    fields._dict["email_addresses"] = fields[index]
+    return fields
+
+
+class ContactItem(Contact):  # type: ignore[misc]
+    """An EWS Contact with the provenance stamp, the personal home page and the display name
+    of each e-mail address."""
+
+    FIELDS = _contact_fields()
 
 
 class DistListItem(DistributionList):  # type: ignore[misc]

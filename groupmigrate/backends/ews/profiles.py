@@ -22,16 +22,19 @@ _MB = 1024 * 1024
 # owner the organizer. Every profile says so, so the mapper can log it.
 #
 # What every EWS server shares: a folder may hold items of any type (a mail filed among
-# contacts), a contact holds three e-mail addresses and one web page, and the server keeps
+# contacts), a contact holds three e-mail and three IM addresses and one web page, and the server keeps
 # a message's content rather than its bytes (it re-encodes the MIME). Named extended
 # properties (the provenance stamp) are kept by Exchange, Exchange Online and WorkMail;
-# the generic profile does not count on them.
+# the generic profile does not count on them. Files attached to one modified occurrence of a
+# series cannot be written (UpdateItem cannot add attachments), and an unknown (generic) server
+# may store resource attendees as required ones.
 
 
 def _capabilities(**kwargs: Any) -> Capabilities:
     """Capabilities with what every EWS server shares, and ``kwargs``."""
     return Capabilities(
         allows_mixed_folders=True, max_contact_emails=3, max_contact_websites=1, max_contact_addresses=3,
+        max_contact_im_addresses=3, keeps_occurrence_attachments=False,
         stores_exact_mime=False, keeps_note_dates=False, **kwargs
     )
 
@@ -60,7 +63,10 @@ class EWSProfile:
 PROFILES: dict[str, EWSProfile] = {
     "generic": EWSProfile(
         name="generic",
-        capabilities=_capabilities(name="generic", preserves_organizer=False, supports_provenance=False),
+        # an unknown server may fold resources into the required attendees, as a real one does
+        capabilities=_capabilities(
+            name="generic", preserves_organizer=False, supports_provenance=False, keeps_resource_attendees=False
+        ),
         page_size=100,
         autodiscover=False,  # an unknown server: give its URL
     ),

@@ -35,6 +35,9 @@ def map_event(event: Event, caps: Capabilities, ctx: MapContext) -> MapResult:
     - Where ``caps.preserves_organizer`` is False the mailbox owner (``ctx.owner``) becomes
       the organizer; where ``caps.preserves_attendee_status`` is False attendee responses
       are dropped. Each is counted for every item and noticed once per account.
+    - Where ``caps.keeps_resource_attendees`` is False resources become required attendees,
+      and where ``caps.keeps_occurrence_attachments`` is False files attached to a modified
+      occurrence are dropped; each is logged on the item.
     - Fields the route cannot store are dropped and counted.
 
     Args:
@@ -51,6 +54,12 @@ def map_event(event: Event, caps: Capabilities, ctx: MapContext) -> MapResult:
         changes += more
     if not caps.preserves_attendee_status:
         event, more = _drop_responses(event, ctx)
+        changes += more
+    if not caps.keeps_resource_attendees:
+        event, more = _resources_as_required(event, ctx)
+        changes += more
+    if not caps.keeps_occurrence_attachments:
+        event, more = _drop_occurrence_attachments(event, ctx)
         changes += more
     if event.body_is_html and "html" not in caps.body_formats:
         event = attrs.evolve(event, body=html_to_text(event.body or ""), body_is_html=False)
@@ -214,3 +223,45 @@ def _without_responses(event: Event) -> Event:
     attendees = tuple(attrs.evolve(a, response=None) if a.response is not None else a for a in event.attendees)
     exceptions = tuple(_without_responses(e) for e in event.exceptions)
     return attrs.evolve(event, attendees=attendees, exceptions=exceptions)
+
+
+def _resources_as_required(event: Event, ctx: MapContext) -> tuple[Event, list[Change]]:
+    def fold(item: Event) -> Event:
+        attendees = tuple(attrs.evolve(a, role="required") if a.role == "resource" else a for a in item.attendees)
+        return attrs.evolve(item, attendees=attendees, exceptions=tuple(fold(e) for e in item.exceptions))
+
+    resources = [a.address for a in event.attendees if a.role == "resource"]
+    resources += [a.address for e in event.exceptions for a in e.attendees if a.role == "resource"]
+    if not resources:
+        return event, []
+    names = ", ".join(dict.fromkeys(resources))
+    ctx.count(CHANGED, "attendees.role", values=len(resources), label="resource attendees made required attendees")
+    change = Change(
+        CHANGED,
+        "attendees.role",
+        f"the destination keeps no resource attendees: {names} became required attendee(s)",
+        len(resources),
+    )
+    return fold(event), [change]
+
+
+def _drop_occurrence_attachments(event: Event, ctx: MapContext) -> tuple[Event, list[Change]]:
+    # An occurrence shows its series' files too; only files of its own are lost.
+    shared = {a.name for a in event.attachments}
+    lost = [(e, a.name) for e in event.exceptions for a in e.attachments if a.name not in shared]
+    if not lost:
+        return event, []
+    ctx.count(DROPPED, "exceptions.attachments", values=len(lost), label="files attached to modified occurrences dropped")
+    starts = ", ".join(str(e.recurrence_id or e.start) for e in dict.fromkeys(e for e, _ in lost))
+    change = Change(
+        DROPPED,
+        "exceptions.attachments",
+        f"the destination cannot attach files to one occurrence of a series: "
+        f"{', '.join(name for _, name in lost)} (occurrence(s) {starts}) not copied",
+        len(lost),
+    )
+    exceptions = tuple(
+        attrs.evolve(e, attachments=tuple(a for a in e.attachments if a.name in shared)) if e.attachments else e
+        for e in event.exceptions
+    )
+    return attrs.evolve(event, exceptions=exceptions), [change]

@@ -8,8 +8,8 @@ import attrs
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Attachment, Contact
-from groupmigrate.core.mappers._base import CHANGED, DROPPED, Change, MapContext, MapResult
-from groupmigrate.core.mappers._common import drop_fields, skip, unsupported_fields
+from groupmigrate.core.mappers._base import CHANGED, DROPPED, Change, MapContext, MapResult, default_of
+from groupmigrate.core.mappers._common import skip, unsupported_fields
 
 __all__ = ["fit_to_limits", "photo_attachment", "map_contact"]
 
@@ -31,7 +31,9 @@ def map_contact(contact: Contact, caps: Capabilities, ctx: MapContext) -> MapRes
     - Where ``caps.supports_contact_photo`` is False, the photo becomes a plain attachment
       (``photo.jpg``, ``photo.png``... by its image type), so it is kept though not shown
       as the profile picture; a ``changed`` entry says so for each contact.
-    - Fields the route cannot store are dropped and counted.
+    - Fields the route cannot store (``caps.unsupported_fields``, the context's
+      ``unsupported_fields``) are dropped; a ``dropped`` entry names each value lost, for
+      every contact that had one.
 
     Args:
         contact: the source contact.
@@ -54,14 +56,55 @@ def map_contact(contact: Contact, caps: Capabilities, ctx: MapContext) -> MapRes
         contact, change = _photo_to_attachment(contact)
         ctx.count(CHANGED, "photo", label="contact photos kept as attachments")
         changes.append(change)
-    item, dropped = drop_fields(contact, unsupported_fields(contact, caps, ctx), ctx)
+    item, dropped = _drop_unkept(contact, unsupported_fields(contact, caps, ctx), ctx)
     return MapResult(item, changes=changes + dropped)
+
+
+#: what a contact field is called in the log, where its attribute name would not do
+_NOUNS = {
+    "emails": "e-mail addresses", "email_names": "display names of e-mail addresses",
+    "im_addresses": "IM addresses", "personal_homepage": "personal home page", "file_as": "file-as name",
+    "generation": "name suffix", "office_location": "office location", "websites": "web pages",
+    "member_names": "display names of members",
+}  # fmt: skip
+#: lists whose entries name the entries of another list, position by position
+_ALIGNED = {"emails": "email_names", "members": "member_names"}
+
+
+def _drop_unkept(contact: Contact, fields: list[str], ctx: MapContext) -> tuple[Contact, list[Change]]:
+    """Reset each of ``fields`` that holds a value; one ``dropped`` change per field, naming the value."""
+    updates: dict[str, Any] = {}
+    changes: list[Change] = []
+    for name in fields:
+        value, default = getattr(contact, name), default_of(Contact, name)
+        if value == default:
+            continue
+        updates[name] = default
+        if name in _ALIGNED:
+            updates[_ALIGNED[name]] = ()
+        noun = _NOUNS.get(name, name.replace("_", " "))
+        count = len(value) if isinstance(value, tuple) else 1
+        ctx.count(DROPPED, name, values=count, label=f"contact {noun} not kept by the destination; dropped")
+        changes.append(Change(DROPPED, name, f"{noun} {_shown(value)} dropped: the destination does not keep it", count))
+    return (attrs.evolve(contact, **updates) if updates else contact), changes
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(_shown(v) for v in value)
+    if isinstance(value, bytes):
+        return f"({len(value)} bytes)"
+    if attrs.has(type(value)):
+        return repr(", ".join(str(v) for v in attrs.astuple(value) if v and v is not True))
+    return repr(str(value))
 
 
 def fit_to_limits(contact: Contact, caps: Capabilities) -> tuple[Contact, list[Change]]:
     """Cut a contact's lists to what the destination stores (``caps.max_contact_emails``,
-    ``max_contact_websites``, ``max_contact_addresses``), first values kept; one change per
-    value dropped, naming it. Applied after sanitizing, so invalid values do not take a slot.
+    ``max_contact_websites``, ``max_contact_addresses``, ``max_contact_phones``,
+    ``max_contact_im_addresses``), first values kept; one change per value dropped, naming it
+    (an e-mail address with its display name, which goes with it). Applied after sanitizing,
+    so invalid values do not take a slot.
     """
     changes: list[Change] = []
     updates: dict[str, Any] = {}
@@ -70,11 +113,16 @@ def fit_to_limits(contact: Contact, caps: Capabilities) -> tuple[Contact, list[C
         ("websites", caps.max_contact_websites, "web page"),
         ("addresses", caps.max_contact_addresses, "postal address"),
         ("phones", caps.max_contact_phones, "phone number"),
+        ("im_addresses", caps.max_contact_im_addresses, "IM address"),
     ):
         values = getattr(contact, field)
         if limit is None or len(values) <= limit:
             continue
         updates[field] = values[:limit]
+        if field == "emails":
+            if contact.email_names:
+                updates["email_names"] = contact.email_names[:limit]
+            values = tuple(f"{name} <{address}>" if name else address for address, name in contact.named_emails)
         for value in values[limit:]:
             shown = value if isinstance(value, str) else ", ".join(
                 str(v) for v in (value.label, getattr(value, "number", None), getattr(value, "street", None),

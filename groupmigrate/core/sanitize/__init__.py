@@ -188,8 +188,8 @@ class Sanitizer:
         return tuple(kept), changes
 
     def _contact(self, contact: Contact) -> tuple[Item, list[Change]]:
-        emails, changes = self._addresses(contact.emails, "emails")
-        members, more = self._addresses(contact.members, "members")
+        emails, email_names, changes = self._named_addresses(contact.emails, contact.email_names, "emails")
+        members, member_names, more = self._named_addresses(contact.members, contact.member_names, "members")
         changes += more
         websites: list[str] = []
         for value in contact.websites:
@@ -198,9 +198,31 @@ class Sanitizer:
                 changes.append(Change(CHANGED if url else DROPPED, "websites", why))
             if url is not None:
                 websites.append(url)
+        homepage = contact.personal_homepage
+        if homepage:
+            homepage, why = check_url(homepage)
+            if why is not None:
+                changes.append(Change(CHANGED if homepage else DROPPED, "personal_homepage", why))
         if not changes:
             return contact, []
-        return attrs.evolve(contact, emails=emails, members=members, websites=tuple(websites)), changes
+        return attrs.evolve(
+            contact, emails=emails, email_names=email_names, members=members, member_names=member_names,
+            websites=tuple(websites), personal_homepage=homepage,
+        ), changes  # fmt: skip
+
+    def _named_addresses(
+        self, values: tuple[str, ...], names: tuple[str, ...], field: str
+    ) -> tuple[tuple[str, ...], tuple[str, ...], list[Change]]:
+        """:meth:`_addresses` keeping each address's display name with it."""
+        kept, changes = self._addresses(values, field)
+        if not names:
+            return kept, (), changes
+        by_address: dict[str, str] = {}
+        for value, name in zip(values, names):
+            address, _ = self._address(value, field)
+            if address is not None:
+                by_address.setdefault(address.casefold(), name)
+        return kept, tuple(by_address.get(k.casefold(), "") for k in kept), changes
 
     def _event(self, event: Event) -> tuple[Event, list[Change]]:
         changes: list[Change] = []

@@ -94,7 +94,9 @@ _SAME: Callable[[Any], Any] = _moment
 _FIELDS: dict[type, tuple[_Field, ...]] = {
     Message: (
         ("is_read", _SAME), ("flag", _SAME), ("importance", _SAME), ("message_id", _SAME), ("subject", _SAME),
-        ("sender", _SAME), ("sent", _SAME), ("kind", _SAME), ("categories", _sorted),
+        ("sender", _SAME), ("sent", _SAME), ("kind", _SAME), ("categories", _sorted), ("sensitivity", _SAME),
+        ("flag_start", _SAME), ("flag_due", _SAME), ("flag_completed", _SAME), ("flag_request", _SAME),
+        ("reminder", _SAME),
     ),
     Contact: (
         ("display_name", _SAME), ("given_name", _SAME), ("middle_name", _SAME), ("surname", _SAME),
@@ -105,6 +107,10 @@ _FIELDS: dict[type, tuple[_Field, ...]] = {
         ("addresses", lambda v: _sorted(v, attrs.astuple)),
         ("members", lambda v: _sorted(v, str.lower)), ("categories", _sorted),
         ("attachments", lambda v: _sorted(v, lambda a: (a.name, a.content))),
+        ("named_emails", lambda v: _sorted(v, lambda p: (p[0].lower(), p[1]))), ("member_names", _sorted),
+        ("initials", _SAME), ("generation", _SAME), ("manager", _SAME), ("assistant_name", _SAME),
+        ("spouse_name", _SAME), ("children", list), ("profession", _SAME), ("office_location", _SAME),
+        ("personal_homepage", _SAME), ("im_addresses", _sorted), ("wedding_anniversary", _SAME),
     ),
     Event: (
         ("subject", _SAME), ("start", _SAME), ("end", _SAME), ("is_all_day", _SAME), ("location", _SAME),
@@ -113,12 +119,19 @@ _FIELDS: dict[type, tuple[_Field, ...]] = {
         ("attendees", lambda v: _sorted(v, lambda a: (a.address.lower(), a.role))),
         ("deleted_occurrences", lambda v: _sorted(v, _moment)),
         ("attachments", lambda v: _sorted(v, lambda a: (a.name, a.content))),
+        ("reminder_is_set", _SAME), ("importance", _SAME), ("online_meeting_url", _SAME),
+        ("meeting_workspace_url", _SAME),
     ),
     Task: (
         ("subject", _SAME), ("body", _text), ("start", _SAME), ("due", _SAME), ("status", _SAME),
         ("percent_complete", _SAME), ("importance", _SAME), ("recurrence", _SAME), ("categories", _sorted),
+        ("reminder_at", _SAME), ("reminder_is_set", _SAME), ("owner", _SAME), ("total_work", _SAME),
+        ("actual_work", _SAME), ("mileage", _SAME), ("billing_information", _SAME), ("companies", list),
     ),
-    Note: (("subject", _SAME), ("body", _text), ("color", _SAME), ("categories", _sorted)),
+    Note: (
+        ("subject", _SAME), ("body", _text), ("color", _SAME), ("categories", _sorted), ("width", _SAME),
+        ("height", _SAME),
+    ),
 }
 
 #: fields the server sets itself where the expected item leaves them empty
@@ -126,6 +139,7 @@ _SERVER_SET: dict[type, tuple[str, ...]] = {
     Message: ("received",),
     Task: ("completed",),
     Note: ("created", "modified"),
+    Contact: ("file_as",),
 }
 
 

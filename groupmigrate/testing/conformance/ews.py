@@ -16,7 +16,7 @@ import attrs
 from groupmigrate.auth import BasicAuth, OAuth2ClientCredentials
 from groupmigrate.backends.ews import EWSDestination, EWSSource
 from groupmigrate.capabilities import Capabilities
-from groupmigrate.items import Folder, Item, ItemType, Message
+from groupmigrate.items import Folder, Item, ItemType
 from groupmigrate.testing.ews import EWSTestServer
 
 __all__ = ["EWSHarness"]
@@ -91,13 +91,7 @@ class EWSHarness:
     def seed(self, address: str, folder_path: tuple[str, ...], items: Sequence[Item], kind: ItemType | None = None) -> None:
         self.source_server.seed_folder(address, folder_path, kind=kind or (items[0].item_type if items else "mail"))
         for item in items:
-            if isinstance(item, Message):
-                self.source_server.seed_message(
-                    address, folder_path, item.mime, is_read=item.is_read, flag=str(item.flag),
-                    categories=item.categories, importance=str(item.importance), received=item.received,
-                )  # fmt: skip
-            else:
-                self.source_server.seed_item(address, item, folder=folder_path)
+            self.source_server.seed_item(address, item, folder=folder_path)
 
     def read_back(self, address: str, folder: Folder) -> list[Item]:
         mailbox = self._readback.open_mailbox(address)

@@ -22,6 +22,7 @@ from groupmigrate.items import (
     Phone,
     PostalAddress,
     Response,
+    Sensitivity,
     ShowAs,
     Task,
     TaskStatus,
@@ -64,7 +65,22 @@ def sample_message(n: int, *, received: dt.datetime | None = None, body: bytes =
         categories=("Red",) if n % 2 else (),
         importance=(Importance.NORMAL, Importance.HIGH, Importance.LOW)[n % 3],
         received=sent + dt.timedelta(minutes=1),
+        **_follow_up(n, sent),
     )
+
+
+def _follow_up(n: int, sent: dt.datetime) -> dict[str, object]:
+    """Sensitivity, flag dates and text and a reminder, by ``n`` as the flag goes (see sample_message)."""
+    values: dict[str, object] = {"sensitivity": (Sensitivity.NORMAL, Sensitivity.PRIVATE, Sensitivity.CONFIDENTIAL,
+                                                 Sensitivity.PERSONAL)[n % 4]}
+    if n % 3:  # flagged or complete
+        values.update(flag_start=sent + dt.timedelta(days=1), flag_due=sent + dt.timedelta(days=3),
+                      flag_request=("Follow up", "Call")[n % 2])
+    if n % 3 == 1:
+        values["reminder"] = sent + dt.timedelta(days=3, hours=-1)
+    if n % 3 == 2:
+        values["flag_completed"] = sent + dt.timedelta(days=2)
+    return values
 
 
 def message_of_size(n: int, size: int) -> Message:
@@ -134,9 +150,14 @@ def sample_items(kind: ItemType) -> list[Item]:
         return [
             Contact(
                 display_name="Carol Cruz", given_name="Carol", surname="Cruz", nickname="Caz",
-                emails=("carol@example.org", "carol.cruz@example.net"),
-                phones=(Phone("mobile", "+1 555 0100"), Phone("business", "+1 555 0101")),
-                addresses=(PostalAddress("business", "Main St 1", "Springfield", "IL", "62701", "US"),),
+                emails=("carol@example.org", "carol.cruz@example.net"), email_names=("Carol Cruz (Work)", ""),
+                phones=(Phone("mobile", "+1 555 0100"), Phone("business", "+1 555 0101"),
+                        Phone("home_fax", "+1 555 0102"), Phone("pager", "+1 555 0103")),
+                addresses=(PostalAddress("business", "Main St 1", "Springfield", "IL", "62701", "US", mailing=True),),
+                initials="C.C.", generation="Jr.", file_as="Cruz, Carol", manager="Mia Boss", assistant_name="Al",
+                spouse_name="Sam", children=("Kim", "Lee"), profession="Engineer", office_location="B2",
+                personal_homepage="https://home.carol.example.org/", im_addresses=("sip:carol@example.org",),
+                wedding_anniversary=dt.date(2015, 6, 20),
                 company="ACME", department="Sales", job_title="Manager", birthday=dt.date(1990, 3, 4),
                 websites=("https://carol.example.org",), notes="Met at the fair", categories=("Customers",),
                 photo=b"\xff\xd8\xff\xe0JFIF-photo-bytes",
@@ -153,7 +174,7 @@ def sample_items(kind: ItemType) -> list[Item]:
             recurrence="FREQ=WEEKLY;INTERVAL=1;BYDAY=MO;COUNT=10", reminder_minutes=15,
             attendees=(Attendee("bob@example.org", "Bob", "required", Response.ACCEPTED),
                        Attendee("dan@example.org", "Dan", "optional", Response.TENTATIVE)),
-            categories=("Blue",),
+            categories=("Blue",), importance=Importance.HIGH, online_meeting_url="https://meet.example.org/weekly",
             exceptions=(Event(subject="Weekly sync (moved)", start=dt.datetime(2026, 1, 12, 11, tzinfo=berlin),
                               end=dt.datetime(2026, 1, 12, 12, tzinfo=berlin), timezone="Europe/Berlin",
                               recurrence_id=dt.datetime(2026, 1, 12, 9, tzinfo=berlin)),),
@@ -164,12 +185,14 @@ def sample_items(kind: ItemType) -> list[Item]:
             timezone="UTC", uid="board-uid", recurrence="FREQ=MONTHLY;INTERVAL=1;BYDAY=2TU;UNTIL=20261231T235959Z",
         )
         holiday = Event(subject="Holiday", start=dt.date(2026, 12, 24), end=dt.date(2026, 12, 26), is_all_day=True,
-                        uid="holiday-uid", show_as=ShowAs.AWAY)
+                        uid="holiday-uid", show_as=ShowAs.AWAY, reminder_minutes=720, reminder_is_set=False)
         return [weekly, monthly, holiday]
     if kind == "tasks":
         return [
             Task(subject="Write report", body="Quarterly numbers", start=dt.date(2026, 1, 20), due=dt.date(2026, 2, 1),
-                 status=TaskStatus.IN_PROGRESS, percent_complete=40, importance=Importance.HIGH, categories=("Work",)),
+                 status=TaskStatus.IN_PROGRESS, percent_complete=40, importance=Importance.HIGH, categories=("Work",),
+                 reminder_at=dt.datetime(2026, 1, 31, 8, tzinfo=UTC), total_work=600, actual_work=240,
+                 mileage="42 km", billing_information="Project X", companies=("ACME", "Globex"), owner="Alice"),
             Task(subject="Pay bills", status=TaskStatus.COMPLETED, percent_complete=100,
                  completed=dt.datetime(2026, 1, 2, 12, tzinfo=UTC)),
             Task(subject="Water plants", start=dt.date(2026, 1, 1), due=dt.date(2026, 1, 1),
@@ -178,5 +201,5 @@ def sample_items(kind: ItemType) -> list[Item]:
     return [
         Note(subject="Shopping", body="Shopping\nMilk, eggs", color=NoteColor.YELLOW, categories=("Home",),
              created=dt.datetime(2025, 11, 2, 8, 30, tzinfo=UTC), modified=dt.datetime(2025, 12, 1, 9, tzinfo=UTC)),
-        Note(subject="Idea", body="Idea\nA better mousetrap", color=NoteColor.BLUE),
+        Note(subject="Idea", body="Idea\nA better mousetrap", color=NoteColor.BLUE, width=320, height=180),
     ]  # fmt: skip

@@ -57,6 +57,7 @@ PR_FLAG_STATUS = "0x1090"
 MSGFLAG_READ = 0x1
 MSGFLAG_UNSENT = 0x8
 
+_PSETID_TASK = "00062003-0000-0000-c000-000000000046"
 _X500 = re.compile(r"^\s*(/o=|imceaex-)", re.IGNORECASE)
 
 
@@ -72,6 +73,7 @@ class BuildOptions:
     max_item_size: Optional[int] = None
     sending: bool = False
     keeps_named_properties: bool = True
+    fold_resources: bool = False
 
 
 @attrs.define
@@ -110,6 +112,35 @@ def _ext_tag(prop: etree._Element) -> tuple[str, Optional[str]]:
     except ValueError:
         tag = tag.lower()
     return tag, (value.text if value is not None else None)
+
+
+#: The named properties behind the Flag element's dates (Exchange 2013+): (set GUID, the set's
+#: distinguished name, id) -> child of Flag. PidTagFlagCompleteTime is a tagged property.
+_FLAG_DATES = {
+    ("00062003-0000-0000-c000-000000000046", "task", 0x8104): "StartDate",
+    ("00062003-0000-0000-c000-000000000046", "task", 0x8105): "DueDate",
+}
+PR_FLAG_COMPLETE_TIME = "0x1091"
+
+
+def _flag_date(prop: etree._Element) -> tuple[Optional[str], Optional[str]]:
+    """(Flag child name, value) for an extended property behind a Flag date, else (None, None)."""
+    uri = prop.find(T("ExtendedFieldURI"))
+    value = prop.findtext(T("Value"))
+    if uri is None:
+        return None, None
+    if _ext_tag(prop)[0] == PR_FLAG_COMPLETE_TIME:
+        return "CompleteDate", value
+    set_id = (uri.get("PropertySetId") or "").lower()
+    named = (uri.get("DistinguishedPropertySetId") or "").lower()
+    try:
+        prop_id = int(uri.get("PropertyId") or "", 0)
+    except ValueError:
+        return None, None
+    for (guid, name, number), child in _FLAG_DATES.items():
+        if prop_id == number and (set_id == guid or named == name):
+            return child, value
+    return None, None
 
 
 def parse_attachment(el: etree._Element, mailbox: str) -> StoredAttachment:
@@ -316,6 +347,11 @@ def build_item(request_el: etree._Element, opts: BuildOptions) -> Built:
             status = {"2": "Flagged", "1": "Complete"}.get((flag_status or "0").strip(), "NotFlagged")
             flag = etree.Element(T("Flag"))
             sub(flag, T("FlagStatus"), status)
+            # the dates set through their MAPI properties show in the Flag element too
+            dates = dict(_flag_date(e) for e in extended)
+            for child in ("StartDate", "DueDate", "CompleteDate"):
+                if dates.get(child):
+                    sub(flag, T(child), dates[child])
             final["Flag"] = flag
         if "Sender" not in final and "From" in final:
             sender = copy.deepcopy(final["From"])
@@ -399,6 +435,16 @@ def _calendar_defaults(final: dict[str, etree._Element | list[etree._Element]], 
         sub(box, T("RoutingType"), "SMTP")
         sub(box, T("MailboxType"), "Mailbox")
         final["Organizer"] = org
+    resources = final.get("Resources")
+    if opts.fold_resources and isinstance(resources, etree._Element):
+        # a server that keeps no resources stores them as required attendees
+        required = final.get("RequiredAttendees")
+        if not isinstance(required, etree._Element):
+            required = etree.Element(T("RequiredAttendees"))
+            final["RequiredAttendees"] = required
+        for attendee in list(resources):
+            required.append(attendee)
+        del final["Resources"]
     tz_el = final.get("StartTimeZone")
     if isinstance(tz_el, etree._Element) and tz_el.get("Name"):
         put("TimeZone", tz_el.get("Name") or "")
@@ -451,6 +497,14 @@ def _task_defaults(final: dict[str, etree._Element | list[etree._Element]], put:
     if status == "Completed":
         put("CompleteDate", fmt_datetime(utcnow(), True))
     put("IsRecurring", fmt_bool("Recurrence" in final))
+    for prop in final.get("ExtendedProperty") or []:
+        uri = prop.find(T("ExtendedFieldURI")) if isinstance(prop, etree._Element) else None
+        if (
+            uri is not None
+            and (uri.get("PropertySetId") or "").lower() == _PSETID_TASK
+            and uri.get("PropertyId") in ("33055", "0x811F", "0x811f")
+        ):
+            put("Owner", prop.findtext(T("Value")) or "")  # PidLidTaskOwner is what Owner shows
     put("ChangeCount", "1")
     put("IsTeamTask", "false")
     put("IsAssignmentEditable", "0")

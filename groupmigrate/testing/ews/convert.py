@@ -15,13 +15,16 @@ from groupmigrate.testing.ews.store import StoredAttachment, StoredItem, new_id
 from groupmigrate.testing.ews.tz import ZONES, zone_info
 from groupmigrate.testing.ews.xmlns import T, fmt_bool, fmt_datetime, sub
 
-__all__ = ["to_request", "apply_server_values", "rrule_to_recurrence", "NOTE_COLOR_URI", "FLAG_STATUS", "IMPORTANCE"]
+__all__ = ["to_request", "message_request", "apply_server_values", "rrule_to_recurrence", "NOTE_COLOR_URI", "FLAG_STATUS", "IMPORTANCE"]
 
 _PHONE_KEYS = {
     "mobile": "MobilePhone", "cell": "MobilePhone", "business": "BusinessPhone", "work": "BusinessPhone",
     "home": "HomePhone", "fax": "BusinessFax", "businessfax": "BusinessFax", "homefax": "HomeFax",
     "pager": "Pager", "assistant": "AssistantPhone", "car": "CarPhone", "company": "CompanyMainPhone",
     "other": "OtherTelephone", "main": "PrimaryPhone", "primary": "PrimaryPhone",
+    "business2": "BusinessPhone2", "home2": "HomePhone2", "business_fax": "BusinessFax", "home_fax": "HomeFax",
+    "other_fax": "OtherFax", "otherfax": "OtherFax", "callback": "Callback", "isdn": "Isdn",
+    "radio": "RadioPhone", "telex": "Telex", "tty": "TtyTddPhone",
 }  # fmt: skip
 _ADDRESS_KEYS = {"home": "Home", "business": "Business", "work": "Business", "other": "Other"}
 _DAYS = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday", "FR": "Friday", "SA": "Saturday",
@@ -44,6 +47,47 @@ FLAG_STATUS = {"none": "NotFlagged", "flagged": "Flagged", "complete": "Complete
 NOTE_COLOR_URI = {"PropertySetId": "0006200E-0000-0000-C000-000000000046", "PropertyId": "35584",
                   "PropertyType": "Integer"}
 _NOTE_COLORS = {"blue": "0", "green": "1", "pink": "2", "yellow": "3", "white": "4"}
+#: PidLidNoteWidth / PidLidNoteHeight
+NOTE_SIZE_URIS = {
+    "width": {"PropertySetId": "0006200E-0000-0000-C000-000000000046", "PropertyId": "35586", "PropertyType": "Integer"},
+    "height": {"PropertySetId": "0006200E-0000-0000-C000-000000000046", "PropertyId": "35587", "PropertyType": "Integer"},
+}
+#: the MAPI properties of a message's follow-up flag: PidLidTaskStartDate, PidLidTaskDueDate,
+#: PidTagFlagCompleteTime, PidLidFlagRequest
+MESSAGE_FLAG_URIS = {
+    "flag_start": {"DistinguishedPropertySetId": "Task", "PropertyId": "33028", "PropertyType": "SystemTime"},
+    "flag_due": {"DistinguishedPropertySetId": "Task", "PropertyId": "33029", "PropertyType": "SystemTime"},
+    "flag_completed": {"PropertyTag": "0x1091", "PropertyType": "SystemTime"},
+    "flag_request": {"DistinguishedPropertySetId": "Common", "PropertyId": "34096", "PropertyType": "String"},
+}
+
+
+def _extended(parent: etree._Element, uri: dict[str, str], value: object) -> None:
+    if value is None:
+        return
+    prop = sub(parent, T("ExtendedProperty"))
+    sub(prop, T("ExtendedFieldURI"), **uri)
+    sub(prop, T("Value"), fmt_datetime(value) if isinstance(value, dt.datetime) else str(value))
+
+
+def message_request(item: Any) -> etree._Element:
+    """The ``t:Message`` a client sends to create a neutral message: its MIME and the properties
+    beside it (the flag status is the seeder's to set, as a server sets it on delivery)."""
+    import base64
+
+    el = etree.Element(T("Message"))
+    sub(el, T("MimeContent"), base64.b64encode(item.mime).decode("ascii"))
+    _text(el, "Sensitivity", _SENSITIVITY[getattr(item, "sensitivity", "normal")])
+    _categories(el, item.categories)
+    _text(el, "Importance", IMPORTANCE[item.importance])
+    reminder = getattr(item, "reminder", None)
+    if reminder is not None:
+        sub(el, T("ReminderDueBy"), fmt_datetime(reminder))
+        sub(el, T("ReminderIsSet"), "true")
+    for name, uri in MESSAGE_FLAG_URIS.items():
+        _extended(el, uri, getattr(item, name, None))
+    sub(el, T("IsRead"), fmt_bool(item.is_read))
+    return el
 
 
 def _text(parent: etree._Element, name: str, value: Optional[object]) -> None:
@@ -181,11 +225,12 @@ def _event_element(event: Any) -> etree._Element:
     _text(el, "Sensitivity", _SENSITIVITY[event.sensitivity])
     _body(el, event.body, event.body_is_html)
     _categories(el, event.categories)
+    _text(el, "Importance", IMPORTANCE[event.importance])
+    sub(el, T("ReminderIsSet"), fmt_bool(bool(event.reminder_is_set)))
     if event.reminder_minutes is not None:
-        sub(el, T("ReminderIsSet"), "true")
         sub(el, T("ReminderMinutesBeforeStart"), str(event.reminder_minutes))
-    else:
-        sub(el, T("ReminderIsSet"), "false")
+    _text(el, "MeetingWorkspaceUrl", event.meeting_workspace_url)
+    _text(el, "NetShowUrl", event.online_meeting_url)
     _text(el, "UID", event.uid)
     if event.start is not None:
         sub(el, T("Start"), fmt_datetime(_utc(event.start, tz)))
@@ -207,6 +252,34 @@ def _event_element(event: Any) -> etree._Element:
     return el
 
 
+def _contact_extras(el: etree._Element, item: Any) -> None:
+    """The contact fields beyond names, addresses and numbers (the element is put in schema
+    order when it is stored)."""
+    for name, value in (
+        ("FileAs", item.file_as), ("Initials", item.initials), ("Generation", item.generation),
+        ("Manager", item.manager), ("AssistantName", item.assistant_name), ("SpouseName", item.spouse_name),
+        ("Profession", item.profession), ("OfficeLocation", item.office_location),
+    ):
+        _text(el, name, value)
+    if item.children:
+        children = sub(el, T("Children"))
+        for child in item.children:
+            sub(children, T("String"), child)
+    if item.im_addresses:
+        arr = sub(el, T("ImAddresses"))
+        for i, address in enumerate(item.im_addresses[:3], start=1):
+            sub(arr, T("Entry"), address, Key=f"ImAddress{i}")
+    if item.wedding_anniversary is not None:
+        sub(el, T("WeddingAnniversary"), f"{item.wedding_anniversary.isoformat()}T11:59:00Z")
+    mailing = next((a for a in item.addresses if a.mailing), None)
+    if mailing is not None:
+        sub(el, T("PostalAddressIndex"), _ADDRESS_KEYS.get(mailing.label.lower(), "Other"))
+    if item.personal_homepage:
+        prop = sub(el, T("ExtendedProperty"))
+        sub(prop, T("ExtendedFieldURI"), PropertyTag="0x3A50", PropertyType="String")
+        sub(prop, T("Value"), item.personal_homepage)
+
+
 def to_request(item: Any, owner: str) -> tuple[etree._Element, list[StoredAttachment]]:
     """The CreateItem element for a neutral Contact/Event/Task/Note, and its attachments."""
     kind = item.item_type
@@ -218,9 +291,10 @@ def to_request(item: Any, owner: str) -> tuple[etree._Element, list[StoredAttach
             _categories(el, item.categories)
             if item.members:
                 members = sub(el, T("Members"))
-                for address in item.members:
+                for address, name in zip(item.members, item.member_names or ("",) * len(item.members)):
                     m = sub(members, T("Member"))
                     box = sub(m, T("Mailbox"))
+                    _text(box, "Name", name)
                     sub(box, T("EmailAddress"), address)
                     sub(box, T("RoutingType"), "SMTP")
                     sub(box, T("MailboxType"), "OneOff")
@@ -235,8 +309,11 @@ def to_request(item: Any, owner: str) -> tuple[etree._Element, list[StoredAttach
         _text(el, "CompanyName", item.company)
         if item.emails:
             arr = sub(el, T("EmailAddresses"))
-            for i, address in enumerate(item.emails[:3], start=1):
-                sub(arr, T("Entry"), address, Key=f"EmailAddress{i}")
+            names = item.email_names or ("",) * len(item.emails)
+            for i, (address, name) in enumerate(zip(item.emails[:3], names), start=1):
+                entry = sub(arr, T("Entry"), address, Key=f"EmailAddress{i}")
+                if name:
+                    entry.set("Name", name)
         if item.addresses:
             arr = sub(el, T("PhysicalAddresses"))
             used: set[str] = set()
@@ -264,6 +341,7 @@ def to_request(item: Any, owner: str) -> tuple[etree._Element, list[StoredAttach
             sub(el, T("Birthday"), f"{item.birthday.isoformat()}T11:59:00Z")
         if item.websites:
             sub(el, T("BusinessHomePage"), item.websites[0])
+        _contact_extras(el, item)
         _text(el, "Department", item.department)
         _text(el, "JobTitle", item.job_title)
         _text(el, "Surname", item.surname)
@@ -297,6 +375,17 @@ def to_request(item: Any, owner: str) -> tuple[etree._Element, list[StoredAttach
         if item.start is not None:
             sub(el, T("StartDate"), f"{item.start.isoformat()}T00:00:00Z")
         sub(el, T("Status"), _TASK_STATUS[item.status])
+        sub(el, T("ReminderIsSet"), fmt_bool(bool(item.reminder_is_set)))
+        if item.reminder_at is not None:
+            sub(el, T("ReminderDueBy"), fmt_datetime(item.reminder_at))
+        _text(el, "ActualWork", item.actual_work)
+        _text(el, "BillingInformation", item.billing_information)
+        if item.companies:
+            companies = sub(el, T("Companies"))
+            for name in item.companies:
+                sub(companies, T("String"), name)
+        _text(el, "Mileage", item.mileage)
+        _text(el, "TotalWork", item.total_work)
         return el, attachments
     if kind == "notes":
         el = etree.Element(T("Message"))
@@ -308,6 +397,8 @@ def to_request(item: Any, owner: str) -> tuple[etree._Element, list[StoredAttach
             prop = sub(el, T("ExtendedProperty"))
             sub(prop, T("ExtendedFieldURI"), **NOTE_COLOR_URI)
             sub(prop, T("Value"), _NOTE_COLORS[item.color])
+        _extended(el, NOTE_SIZE_URIS["width"], getattr(item, "width", None))
+        _extended(el, NOTE_SIZE_URIS["height"], getattr(item, "height", None))
         return el, attachments
     raise TypeError(f"cannot convert {item!r}")
 
@@ -347,6 +438,8 @@ def apply_server_values(item: Any, stored: StoredItem) -> None:
         if stored.text("CalendarItemType") == "RecurringMaster":
             calendar.refresh_master(stored)
     elif kind == "tasks":
+        if item.owner:
+            set_prop(stored.element, "Owner", item.owner)
         if item.completed is not None:
             completed = item.completed if isinstance(item.completed, dt.datetime) else dt.datetime.combine(
                 item.completed, dt.time(0, 0), tzinfo=dt.timezone.utc)

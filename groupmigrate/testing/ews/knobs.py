@@ -172,6 +172,14 @@ class Knobs:
         max_concurrency: concurrent requests per mailbox before ErrorServerBusy (None: no limit).
         keeps_named_properties: False: CreateItem silently drops named extended properties
             (PropertySetId/PropertyName), as a server that cannot keep them does.
+        long_fractions: every timestamp of an item, nested ones too, is answered with 20
+            fraction digits (``...T11:59:00.18446744073709551600Z``), as one real server sends.
+        attendees_need_all_properties: a calendar item's attendees come back only to a request
+            for every property (AllProperties, or most properties named), as a real server did.
+        original_start_at_midnight: a modified occurrence's OriginalStart/RecurrenceId is
+            reported at local midnight of its day (series' time zone), as a real server does.
+        fold_resources: CreateItem stores resource attendees as required attendees.
+        (The first three are applied in :mod:`.quirks`.)
     """
 
     latency: float = 0.0
@@ -199,6 +207,10 @@ class Knobs:
     token_lifetime: int = 3599
     max_concurrency: Optional[int] = None
     keeps_named_properties: bool = True
+    long_fractions: bool = False
+    attendees_need_all_properties: bool = False
+    original_start_at_midnight: bool = False
+    fold_resources: bool = False
     _rng: random.Random = attrs.field(factory=lambda: random.Random(0), init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 

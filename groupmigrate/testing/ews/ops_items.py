@@ -18,6 +18,7 @@ from groupmigrate.testing.ews.render import (
     render_item,
     set_prop,
 )
+from groupmigrate.testing.ews.quirks import apply_quirks
 from groupmigrate.testing.ews.restrict import compile_restriction, item_getter, sort_key_func
 from groupmigrate.testing.ews.service import register
 from groupmigrate.testing.ews.soap import ResponseError, error_message, response_message
@@ -50,6 +51,7 @@ def build_options(ctx: Context, mb: MailboxStore, sending: bool = False) -> Buil
         max_item_size=knobs.max_item_size,
         sending=sending,
         keeps_named_properties=knobs.keeps_named_properties,
+        fold_resources=knobs.fold_resources,
     )
 
 
@@ -147,7 +149,7 @@ def get_item(ctx: Context) -> list[etree._Element]:
             continue
         msg = response_message("GetItem")
         items = sub(msg, M("Items"))
-        items.append(render_item(ctx.store, item, shape, frac))
+        items.append(apply_quirks(render_item(ctx.store, item, shape, frac), shape, ctx.knobs))
         out.append(msg)
     return out
 
@@ -242,7 +244,7 @@ def find_item(ctx: Context) -> list[etree._Element]:
             )
         items = sub(root, T("Items"))
         for item in page:
-            items.append(render_item(ctx.store, item, shape, frac, for_find=True))
+            items.append(apply_quirks(render_item(ctx.store, item, shape, frac, for_find=True), shape, ctx.knobs))
         out.append(msg)
     return out
 

@@ -256,21 +256,46 @@ def _html_to_text(body: etree._Element) -> etree._Element:
     return new
 
 
+#: DistinguishedPropertySetId names and the property set GUIDs they stand for: a property
+#: named either way is the same property.
+_DISTINGUISHED_SETS = {
+    "meeting": "6ed8da90-450b-101b-98da-00aa003f1305",
+    "appointment": "00062002-0000-0000-c000-000000000046",
+    "common": "00062008-0000-0000-c000-000000000046",
+    "publicstrings": "00020329-0000-0000-c000-000000000046",
+    "address": "00062004-0000-0000-c000-000000000046",
+    "internetheaders": "00020386-0000-0000-c000-000000000046",
+    "calendarassistant": "11000e07-b51b-40d6-af21-caa85edab1d0",
+    "unifiedmessaging": "4442858e-a9e3-4e80-b900-317a210cc15b",
+    "task": "00062003-0000-0000-c000-000000000046",
+    "sharing": "00062040-0000-0000-c000-000000000046",
+}
+
+
 def _extended_key(el: etree._Element) -> tuple[str, ...]:
-    """A comparable key of an ExtendedFieldURI (property set / name / id / tag, and type)."""
+    """A comparable key of an ExtendedFieldURI (property set / name / id / tag, and type).
+
+    A distinguished property set is keyed by its GUID, and ids and tags by their number, so
+    ``DistinguishedPropertySetId="Task" PropertyId="33029"`` and
+    ``PropertySetId="00062003-..." PropertyId="0x8105"`` name the same property.
+    """
     tag = el.get("PropertyTag")
     if tag is not None:
         try:
             tag = hex(int(tag, 16) if tag.lower().startswith("0x") else int(tag))
         except ValueError:
             pass
-    return (
-        (el.get("DistinguishedPropertySetId") or "").lower(),
-        (el.get("PropertySetId") or "").lower(),
-        el.get("PropertyName") or "",
-        el.get("PropertyId") or "",
-        tag or "",
-    )
+    prop_id = el.get("PropertyId")
+    if prop_id is not None:
+        try:
+            prop_id = str(int(prop_id, 0))
+        except ValueError:
+            pass
+    distinguished = (el.get("DistinguishedPropertySetId") or "").lower()
+    set_id = (el.get("PropertySetId") or "").lower()
+    if distinguished in _DISTINGUISHED_SETS and not set_id:
+        distinguished, set_id = "", _DISTINGUISHED_SETS[distinguished]
+    return (distinguished, set_id, el.get("PropertyName") or "", prop_id or "", tag or "")
 
 
 def extended_key(el: etree._Element) -> tuple[str, ...]:

@@ -153,6 +153,10 @@ def _store_built(
         if flag is not None and el.find(T("Flag")) is not None:
             new_flag = etree.Element(T("Flag"))
             sub(new_flag, T("FlagStatus"), flag)
+            old_flag = el.find(T("Flag"))
+            for date in list(old_flag) if old_flag is not None else []:
+                if date.tag != T("FlagStatus"):  # dates set through their MAPI properties stay
+                    new_flag.append(date)
             set_prop(el, "Flag", new_flag)
         if attachments:
             built.attachments.extend(attachments)
@@ -181,9 +185,12 @@ def seed_item(server: EWSTestServer, address: str, item: Any, folder: Optional[t
         raise TypeError(f"not a groupmigrate item: {item!r}")
     path = folder or (_KIND_DEFAULT_FOLDER[kind],)
     if kind == "mail":
-        return seed_message(
-            server, address, path, item.mime, item.is_read, item.flag, item.categories, item.importance, item.received
-        )
+        from groupmigrate.testing.ews.convert import FLAG_STATUS
+
+        return _store_built(
+            server, address, path, convert.message_request(item), received=item.received,
+            flag=FLAG_STATUS[item.flag], delivered=True,
+        )  # fmt: skip
     request, attachments = convert.to_request(item, address)
     if folder is not None and lookup_folder(server, address, path) is None:
         seed_folder(server, address, path, kind)

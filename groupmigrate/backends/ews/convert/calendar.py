@@ -14,6 +14,7 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
+import attrs
 from dateutil import rrule as dateutil_rrule
 from exchangelib.ewsdatetime import EWSTimeZone
 from exchangelib.properties import Attendee as EWSAttendee
@@ -32,26 +33,30 @@ from groupmigrate.backends.ews.convert.common import (
     plain_date,
     zone_name,
 )
-from groupmigrate.backends.ews.convert.vocabulary import RESPONSE, SENSITIVITY, SHOW_AS
+from groupmigrate.backends.ews.convert.vocabulary import IMPORTANCE, RESPONSE, SENSITIVITY, SHOW_AS
 from groupmigrate.backends.ews.models import CalendarEventItem
 from groupmigrate.backends.ews.recurrence import from_rrule, to_rrule
-from groupmigrate.items import Attendee, Event, Sensitivity, ShowAs
+from groupmigrate.items import Attendee, Event, Importance, Sensitivity, ShowAs
 
-__all__ = ["EXCEPTION_FIELDS", "FIELDS", "instance_index", "to_ews", "to_neutral"]
+__all__ = ["EXCEPTION_FIELDS", "FIELDS", "instance_index", "occurrence_start", "to_ews", "to_neutral"]
 
 FIELDS = (
     "subject", "body", "start", "end", "is_all_day", "location", "organizer", "required_attendees",
     "optional_attendees", "resources", "recurrence", "modified_occurrences", "deleted_occurrences",
     "uid", "reminder_is_set", "reminder_minutes_before_start", "legacy_free_busy_status",
     "sensitivity", "categories", "attachments", "type", "item_class", "_start_timezone",
-    "_end_timezone",
+    "_end_timezone", "importance", "is_meeting", "net_show_url", "meeting_workspace_url",
 )  # fmt: skip
 EXCEPTION_FIELDS = tuple(f for f in FIELDS if f not in ("recurrence", "modified_occurrences", "deleted_occurrences")) + (
     "original_start",
     "recurrence_id",
 )
-#: what an occurrence update may change
-UPDATE_FIELDS = ("subject", "body", "start", "end", "location", "legacy_free_busy_status", "categories")
+#: what an occurrence update may change (files cannot be attached to one occurrence this way)
+UPDATE_FIELDS = (
+    "subject", "body", "start", "end", "location", "legacy_free_busy_status", "categories", "importance",
+    "sensitivity", "reminder_is_set", "reminder_minutes_before_start", "required_attendees",
+    "optional_attendees", "resources", "net_show_url", "meeting_workspace_url",
+)  # fmt: skip
 
 _UTC = zoneinfo.ZoneInfo("UTC")
 _ROLES = (("required_attendees", "required"), ("optional_attendees", "optional"), ("resources", "resource"))
@@ -122,6 +127,10 @@ def to_neutral(
     )
     original = getattr(item, "original_start", None) or getattr(item, "recurrence_id", None)
     organizer = item.organizer.email_address if item.organizer is not None else None
+    minutes = item.reminder_minutes_before_start
+    reminder_on = bool(item.reminder_is_set)
+    modified = [to_neutral(e, e.id) for e in exceptions]
+    master = Event(start=start, end=end, timezone=name, is_all_day=bool(item.is_all_day), recurrence=recurrence)
     return Event(
         subject=item.subject,
         start=start,
@@ -134,17 +143,33 @@ def to_neutral(
         organizer=organizer,
         attendees=_attendees(item),
         recurrence=recurrence,
-        exceptions=tuple(to_neutral(e, e.id) for e in exceptions),
+        exceptions=tuple(_on_series(master, e) for e in modified),
         deleted_occurrences=tuple(d for d in deleted if d is not None),
         recurrence_id=in_zone(original, zone) if original is not None else None,
         uid=item.uid,
-        reminder_minutes=item.reminder_minutes_before_start if item.reminder_is_set else None,
+        reminder_minutes=minutes if reminder_on or minutes else None,
+        reminder_is_set=reminder_on,
         show_as=SHOW_AS.from_ews(item.legacy_free_busy_status, ShowAs.BUSY),
         sensitivity=SENSITIVITY.from_ews(item.sensitivity, Sensitivity.NORMAL),
         categories=categories(item.categories),
         attachments=tuple(files),
+        importance=IMPORTANCE.from_ews(getattr(item, "importance", None), Importance.NORMAL),
+        online_meeting_url=getattr(item, "net_show_url", None) or None,
+        meeting_workspace_url=getattr(item, "meeting_workspace_url", None) or None,
         source_id=item_id,
     )
+
+
+def _on_series(master: Event, exception: Event) -> Event:
+    """``exception`` with its original start on the series: a server may report it at local
+    midnight of the occurrence's day, which is matched by day to the occurrence it means."""
+    original = exception.recurrence_id
+    if original is None or not master.recurrence:
+        return exception
+    moment = occurrence_start(master, original)
+    if moment is None or moment == original:
+        return exception
+    return attrs.evolve(exception, recurrence_id=moment)
 
 
 def _ews_zone(event: Event) -> EWSTimeZone:
@@ -214,8 +239,11 @@ def to_ews(event: Event, *, keep_attendee_status: bool = True, recurring: bool =
         resources=attendees["resource"] or None,
         recurrence=recurrence,
         uid=event.uid if recurring else None,
-        reminder_is_set=event.reminder_minutes is not None,
+        reminder_is_set=bool(event.reminder_is_set),
         reminder_minutes_before_start=event.reminder_minutes or 0,
+        importance=IMPORTANCE.to_ews(event.importance),
+        net_show_url=event.online_meeting_url,
+        meeting_workspace_url=event.meeting_workspace_url,
         legacy_free_busy_status=SHOW_AS.to_ews(event.show_as),
         sensitivity=SENSITIVITY.to_ews(event.sensitivity),
         categories=ews_categories(event.categories),
@@ -226,8 +254,8 @@ def to_ews(event: Event, *, keep_attendee_status: bool = True, recurring: bool =
     return item, warnings
 
 
-def instance_index(event: Event, original_start: dt.datetime | dt.date) -> int | None:
-    """The 1-based index of the occurrence of ``event``'s series that starts at ``original_start``."""
+def _series(event: Event) -> tuple[Any, dt.tzinfo] | None:
+    """The occurrences of ``event``'s series as naive local times, and the series' zone."""
     if not event.recurrence or event.start is None:
         return None
     pyzone = zoneinfo.ZoneInfo(_ews_zone(event).key)
@@ -235,10 +263,6 @@ def instance_index(event: Event, original_start: dt.datetime | dt.date) -> int |
         first = event.start.astimezone(pyzone).replace(tzinfo=None)
     else:
         first = dt.datetime.combine(event.start, dt.time())
-    if isinstance(original_start, dt.datetime):
-        target = original_start.astimezone(pyzone).replace(tzinfo=None) if original_start.tzinfo else original_start
-    else:
-        target = dt.datetime.combine(original_start, dt.time())
     rule_text = ";".join(p for p in event.recurrence.split(";") if not p.upper().startswith("X-"))
     if "UNTIL=" in rule_text.upper():
         # dateutil insists that a UTC UNTIL goes with an aware start; compare by day instead.
@@ -248,10 +272,49 @@ def instance_index(event: Event, original_start: dt.datetime | dt.date) -> int |
                 p = "UNTIL=" + p.split("=", 1)[1][:8] + "T235959"
             parts.append(p)
         rule_text = ";".join(parts)
-    rule = dateutil_rrule.rrulestr(rule_text, dtstart=first)
+    return dateutil_rrule.rrulestr(rule_text, dtstart=first), pyzone
+
+
+def _find(event: Event, original_start: dt.datetime | dt.date) -> tuple[int, dt.datetime, dt.tzinfo] | None:
+    """(1-based index, naive local start, zone) of the occurrence ``original_start`` means.
+
+    The exact instant wins; failing that, the one occurrence on the same day in the series'
+    time zone (a server may report an occurrence's original start at local midnight).
+    """
+    series = _series(event)
+    if series is None:
+        return None
+    rule, pyzone = series
+    if isinstance(original_start, dt.datetime):
+        target = original_start.astimezone(pyzone).replace(tzinfo=None) if original_start.tzinfo else original_start
+    else:
+        target = dt.datetime.combine(original_start, dt.time())
+    exact = not isinstance(original_start, dt.datetime) or bool(event.is_all_day)
+    same_day: list[tuple[int, dt.datetime]] = []
     for index, moment in enumerate(rule, start=1):
-        if moment.date() == target.date() and (not isinstance(original_start, dt.datetime) or moment == target or event.is_all_day):
-            return index
+        if moment.date() == target.date():
+            if exact or moment == target:
+                return index, moment, pyzone
+            same_day.append((index, moment))
         if moment.date() > target.date() or index > 5000:
-            return None
+            break
+    if len(same_day) == 1:
+        return same_day[0][0], same_day[0][1], pyzone
     return None
+
+
+def instance_index(event: Event, original_start: dt.datetime | dt.date) -> int | None:
+    """The 1-based index of the occurrence of ``event``'s series that starts at ``original_start``
+    (or, when none starts at that instant, the one occurrence on that day in the series' zone)."""
+    found = _find(event, original_start)
+    return None if found is None else found[0]
+
+
+def occurrence_start(event: Event, original_start: dt.datetime) -> dt.datetime | None:
+    """The start of the occurrence of ``event``'s series that ``original_start`` means (see
+    :func:`instance_index`), in the zone of ``original_start``; None when it means none."""
+    found = _find(event, original_start)
+    if found is None:
+        return None
+    _, moment, pyzone = found
+    return moment.replace(tzinfo=pyzone).astimezone(original_start.tzinfo or dt.timezone.utc)

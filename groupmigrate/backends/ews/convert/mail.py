@@ -1,9 +1,12 @@
 """Mail: exchangelib ``Message`` <-> :class:`~groupmigrate.items.Message`.
 
-The MIME is the message; read state, flag, categories and importance travel beside it.
-Received and sent dates are kept through PR_MESSAGE_DELIVERY_TIME / PR_CLIENT_SUBMIT_TIME
-(DateTimeReceived and DateTimeSent are read-only in EWS), and PR_MESSAGE_FLAGS marks the
-created item as delivered rather than as an unsent draft.
+The MIME is the message; read state, flag, categories, importance, sensitivity and the
+reminder travel beside it. Received and sent dates are kept through PR_MESSAGE_DELIVERY_TIME /
+PR_CLIENT_SUBMIT_TIME (DateTimeReceived and DateTimeSent are read-only in EWS), and
+PR_MESSAGE_FLAGS marks the created item as delivered rather than as an unsent draft. The
+follow-up flag's start, due and completion dates and its text travel as the MAPI properties
+behind EWS's Flag element (which Exchange 2010 SP2, WorkMail's version, does not have), so
+they are read and written the same way on every server.
 """
 
 from __future__ import annotations
@@ -14,16 +17,17 @@ from typing import Any
 import attrs
 
 from groupmigrate.backends.ews.convert.common import categories, ews_categories, ews_datetime, utc
-from groupmigrate.backends.ews.convert.vocabulary import FLAG_STATUS, IMPORTANCE, MESSAGE_KIND
+from groupmigrate.backends.ews.convert.vocabulary import FLAG_STATUS, IMPORTANCE, MESSAGE_KIND, SENSITIVITY
 from groupmigrate.backends.ews.models import FLAG_VALUES, MSGFLAG_READ, MailItem
-from groupmigrate.items import FlagStatus, Importance, Message
+from groupmigrate.items import FlagStatus, Importance, Message, Sensitivity
 
 __all__ = ["FIELDS", "LIGHT_FIELDS", "to_ews", "to_neutral", "light_to_neutral"]
 
 #: Fields a full fetch asks for.
 FIELDS = (
     "mime_content", "is_read", "categories", "importance", "datetime_received", "datetime_sent",
-    "size", "item_class", "flag_status",
+    "size", "item_class", "flag_status", "sensitivity", "reminder_is_set", "reminder_due_by", "flag_start",
+    "flag_due", "flag_completed", "flag_request",
 )  # fmt: skip
 #: Fields enough for a duplicate fingerprint (no MIME).
 LIGHT_FIELDS = ("message_id", "subject", "author", "datetime_sent", "datetime_received", "size", "item_class")
@@ -48,6 +52,12 @@ def to_neutral(item: Any, item_id: str) -> Message:
         received=utc(item.datetime_received),
         size=item.size or len(mime),
         kind=MESSAGE_KIND.from_ews(item.item_class),
+        sensitivity=SENSITIVITY.from_ews(getattr(item, "sensitivity", None), Sensitivity.NORMAL),
+        flag_start=utc(getattr(item, "flag_start", None)),
+        flag_due=utc(getattr(item, "flag_due", None)),
+        flag_completed=utc(getattr(item, "flag_completed", None)),
+        flag_request=getattr(item, "flag_request", None) or None,
+        reminder=utc(item.reminder_due_by) if getattr(item, "reminder_is_set", False) else None,
         source_id=item_id,
     )
     if message.sent is None and item.datetime_sent is not None:
@@ -90,5 +100,13 @@ def to_ews(message: Message) -> tuple[MailItem, list[str]]:
         delivery_time=ews_datetime(message.received),
         submit_time=ews_datetime(message.sent),
         message_flags=MSGFLAG_READ if message.is_read else 0,
+        sensitivity=SENSITIVITY.to_ews(message.sensitivity),
+        flag_start=ews_datetime(message.flag_start),
+        flag_due=ews_datetime(message.flag_due),
+        flag_completed=ews_datetime(message.flag_completed),
+        flag_request=message.flag_request or None,
     )
+    if message.reminder is not None:
+        item.reminder_is_set = True
+        item.reminder_due_by = ews_datetime(message.reminder)
     return item, []

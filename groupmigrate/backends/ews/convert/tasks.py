@@ -30,7 +30,9 @@ __all__ = ["FIELDS", "to_ews", "to_neutral"]
 
 FIELDS = (
     "subject", "body", "start_date", "due_date", "complete_date", "date_completed", "status",
-    "percent_complete", "importance", "recurrence", "categories", "item_class",
+    "percent_complete", "importance", "recurrence", "categories", "item_class", "reminder_is_set",
+    "reminder_due_by", "owner", "task_owner", "total_work", "actual_work", "mileage", "billing_information",
+    "companies",
 )  # fmt: skip
 
 
@@ -53,6 +55,14 @@ def to_neutral(item: Any, item_id: str) -> Task:
         importance=IMPORTANCE.from_ews(item.importance, Importance.NORMAL),
         recurrence=recurrence,
         categories=categories(item.categories),
+        reminder_at=utc(item.reminder_due_by),
+        reminder_is_set=bool(item.reminder_is_set),
+        owner=getattr(item, "task_owner", None) or getattr(item, "owner", None) or None,
+        total_work=item.total_work,
+        actual_work=item.actual_work,
+        mileage=item.mileage or None,
+        billing_information=item.billing_information or None,
+        companies=tuple(item.companies or ()),
         source_id=item_id,
     )
 
@@ -85,5 +95,14 @@ def to_ews(task: Task) -> tuple[TaskItem, list[str]]:
         recurrence=recurrence,
         categories=ews_categories(task.categories),
         date_completed=ews_datetime(completed) if task.status == TaskStatus.COMPLETED and completed else None,
+        reminder_is_set=bool(task.reminder_is_set),
+        reminder_due_by=ews_datetime(task.reminder_at),
+        # Owner is read-only in EWS; the server shows PidLidTaskOwner as the task's owner.
+        task_owner=task.owner,
+        total_work=task.total_work,
+        actual_work=task.actual_work,
+        mileage=task.mileage,
+        billing_information=task.billing_information,
+        companies=list(task.companies) or None,
     )
     return item, warnings
