@@ -116,6 +116,17 @@ def normalize_address(address: str) -> str:
     return str(info.normalized)
 
 
+def address_problem(exc: BaseException) -> str:
+    """Why an address is invalid, in words that quote no part of it.
+
+    email-validator's reasons may name the offending characters (``...before the @-sign: '!'.``)
+    or the domain; what follows a colon and anything in quotes are cut.
+    """
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else "not an address"
+    text = re.sub(r"""(['"]).*?\1""", "", text.split(": ", 1)[0]).strip().rstrip(".")
+    return text or "not an address"
+
+
 def read_accounts_csv(
     path_or_file: str | os.PathLike[str] | IO[str] | IO[bytes],
     *,
@@ -129,6 +140,8 @@ def read_accounts_csv(
     separated by commas or semicolons (taken from the header line) and may be quoted.
     The file is UTF-8, with or without a byte order mark. Blank lines are ignored.
     Values are stripped of surrounding spaces, except passwords, which are taken verbatim.
+    Messages never quote a field's value: in a row whose fields shifted, a password may sit
+    in an address column.
 
     Every problem in the file is collected and reported together, each with its row (the
     line number in the file; the header is row 1 unless blank lines precede it) and column.
@@ -346,7 +359,13 @@ class _AccountsReader:
         try:
             return normalize_address(value)
         except ValueError as exc:
-            self._problem(row.line, column, f"{value!r} is not a valid email address: {exc}")
+            # The value is not shown: in a row whose fields shifted it may be a password.
+            self._problem(
+                row.line,
+                column,
+                f"is not a valid email address: {address_problem(exc)} (the value is not shown; check that the "
+                "row has its fields in the header's order)",
+            )
             return None
 
     def _credentials(self, row: _Row, side: str) -> BasicAuth | None:

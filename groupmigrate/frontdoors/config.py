@@ -244,15 +244,35 @@ class _Loader(Sources):
         if kind == "basic":
             table.only("type", "username", secrets=("password",))
             return BasicAuth(table.required_string("username"), table.required_secret("password"))
-        table.only("type", "tenant_id", "client_id", "token_url", "scope", secrets=("client_secret",))
+        table.only(
+            "type", "tenant_id", "client_id", "token_url", "scope", "certificate_file", "thumbprint",
+            secrets=("client_secret", "private_key", "private_key_password"),
+        )  # fmt: skip
         scope = table.string("scope")
-        return OAuth2ClientCredentials(
-            tenant_id=table.required_string("tenant_id"),
-            client_id=table.required_string("client_id"),
-            client_secret=table.required_secret("client_secret"),
-            token_url=table.url("token_url"),
-            **({"scope": scope} if scope else {}),
-        )
+        private_key = table.secret("private_key", required=False)
+        client_secret = table.secret("client_secret", required=private_key is None)
+        certificate_file = table.path("certificate_file")
+        certificate = None
+        if certificate_file is not None:
+            try:
+                certificate = certificate_file.read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"cannot read the certificate {certificate_file}: {getattr(exc, 'strerror', None) or 'not a PEM file'}",
+                                  key=table.key("certificate_file")) from None  # fmt: skip
+        try:
+            return OAuth2ClientCredentials(
+                tenant_id=table.required_string("tenant_id"),
+                client_id=table.required_string("client_id"),
+                client_secret=client_secret,
+                token_url=table.url("token_url"),
+                private_key=private_key,
+                certificate=certificate,
+                thumbprint=table.string("thumbprint"),
+                private_key_password=table.secret("private_key_password", required=False),
+                **({"scope": scope} if scope else {}),
+            )
+        except ConfigError as exc:
+            raise ConfigError(exc.detail, key=table.key(exc.key or "type")) from None
 
     def migration(self, table: Table) -> MigrationConfig:
         table.only("accounts", "item_types", "mode", "since", "workers", "state", "report")

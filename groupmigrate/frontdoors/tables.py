@@ -3,20 +3,44 @@
 :class:`Table` hands out checked values of one table and names every key with its full
 dotted name in a :class:`~groupmigrate.errors.ConfigError`; :class:`Sources` resolves
 relative paths and reads secrets from the environment or from files.
+
+Messages never echo a value that may be a secret given in the wrong place: the value of
+``password_env`` is shown only when it looks like a variable name, the value of
+``password_file`` only when it looks like a file path, URLs without their user info and
+query string, and an invalid address not at all.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from groupmigrate.accounts import normalize_address
-from groupmigrate.auth import Secret
+from groupmigrate.accounts import address_problem, normalize_address
+from groupmigrate.auth import Secret, redact_url
 from groupmigrate.errors import ConfigError
 
 __all__ = ["Sources", "Table"]
+
+#: A value of ``*_env`` shown in messages: an upper-case variable name of reasonable length.
+_VARIABLE_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
+
+
+def _looks_like_path(value: str, path: Path) -> bool:
+    """Whether the value of a ``*_file`` key may be shown: it names a file that exists, or it is
+    written as a path (``/``, ``~``, ``./``) into a directory that exists, without white space."""
+    if any(c.isspace() or not c.isprintable() for c in value) or len(value) > 1024:
+        return False
+    try:
+        if path.exists():
+            return True
+        written_as_path = value.startswith(("/", "~", "./", "../", ".\\", "..\\")) or (os.sep in value) or ("/" in value)
+        return written_as_path and path.parent.is_dir() and "=" not in value
+    except (OSError, ValueError):
+        return False
 
 
 class Table:
@@ -107,7 +131,8 @@ class Table:
         if value is not None:
             parts = urllib.parse.urlsplit(value)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigError(f"must be an http:// or https:// URL, not {value!r}", key=self.key(name))
+                # Not shown: a URL of this kind often carries a token.
+                raise ConfigError("must be an http:// or https:// URL (the value is not shown)", key=self.key(name))
         return value
 
     def path(self, name: str) -> Path | None:
@@ -122,7 +147,8 @@ class Table:
         try:
             return normalize_address(raw.strip())
         except ValueError as exc:
-            raise ConfigError(f"{raw!r} is not a valid email address: {exc}", key=key) from None
+            # Not shown: a value out of place may be a password.
+            raise ConfigError(f"is not a valid email address: {address_problem(exc)} (the value is not shown)", key=key) from None
 
     def secret(self, name: str, *, required: bool) -> Secret | None:
         """Read a secret given as ``name``, ``name_env`` or ``name_file`` (exactly one)."""
@@ -167,23 +193,37 @@ class Sources:
         return path if path.is_absolute() else self._base / path
 
     def secret_from_env(self, variable: str, key: str) -> Secret:
+        short = key.rsplit(".", 1)[-1]
+        named = f"environment variable {variable}" if _VARIABLE_NAME.match(variable) else (
+            f"the environment variable named in {short} (the value is not shown: it does not look like a "
+            "variable name; is it the secret itself?)"
+        )
         value = self._environ.get(variable)
         if value is None:
-            raise ConfigError(f"environment variable {variable} is not set", key=key)
-        if not value:
-            raise ConfigError(f"environment variable {variable} is empty", key=key)
-        return Secret(value)
+            raise ConfigError(f"{named} is not set", key=key)
+        if not value.strip():
+            raise ConfigError(f"{named} is empty", key=key)
+        # A variable filled from a file (``export X=$(cat f)`` keeps no newline, ``docker --env-file``
+        # and some CI systems do) ends with a newline that is not part of the secret.
+        return Secret(value.rstrip("\r\n"))
 
     def secret_from_file(self, name: str, key: str) -> Secret:
         path = self.resolve(name)
+        short = key.rsplit(".", 1)[-1]
+        where = str(path) if _looks_like_path(name, path) else (
+            f"the file named in {short} (the value is not shown: it does not look like a file path; "
+            "is it the secret itself?)"
+        )
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}", key=key) from None
+            raise ConfigError(f"cannot read {where}: {exc.strerror}", key=key) from None
         except UnicodeDecodeError:
-            raise ConfigError(f"{path} is not UTF-8 text", key=key) from None
+            raise ConfigError(f"{where} is not UTF-8 text", key=key) from None
+        except ValueError:  # e.g. a NUL character in the value
+            raise ConfigError(f"cannot read {where}", key=key) from None
         # Secret files written by editors or `echo` end with a newline that is not part of it.
-        value = text.rstrip("\r\n")
-        if not value:
-            raise ConfigError(f"{path} is empty", key=key)
+        value = text.removeprefix("\ufeff").rstrip("\r\n")
+        if not value.strip():
+            raise ConfigError(f"{where} is empty", key=key)
         return Secret(value)

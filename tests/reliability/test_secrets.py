@@ -371,3 +371,140 @@ def test_secret_refuses_to_travel():
         assert ADMIN_PASSWORD not in text
     with pytest.raises(TypeError):
         pickle.dumps(auth)
+
+
+# --- secrets given the way they really arrive, or in the wrong place ------------------------------
+
+#: A password outside Latin-1, and one that is not text at all (undecodable environment bytes).
+UNICODE_PASSWORD = "Dst-Pässwört-€-密码-77"
+BROKEN_PASSWORD = "Brk-Pw-\udcff-4e1a"
+WEBHOOK_TOKEN = "whk-T0ken-39f1"
+MISPLACED_SECRET = "Mispl4ced-Secr3t-x1"
+
+
+def _extra_needles(token: str) -> dict[str, str]:
+    forms = {"issued token (head)": token[:24], "issued token (tail)": token[-24:], "webhook token": WEBHOOK_TOKEN,
+             "misplaced secret": MISPLACED_SECRET, "broken password (readable part)": "4e1a",
+             "broken password (escape)": "\\udcff", "unicode password": UNICODE_PASSWORD,
+             "unicode password (utf-8 base64)": base64.b64encode(UNICODE_PASSWORD.encode()).decode()}  # fmt: skip
+    return forms
+
+
+class _Webhook:
+    """A receiver on loopback that keeps every payload."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        payloads = self.payloads = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                payloads.append(self.path.encode() + b"\n" + self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook/{WEBHOOK_TOKEN}?token={WEBHOOK_TOKEN}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_secrets_as_they_arrive_or_misplaced_leak_nowhere(servers, tmp_path, debug_log):
+    """A token with a trailing newline (fixed), a token broken inside, a password outside Latin-1
+    and one that is not text, a webhook URL with a token, secrets written where a variable name,
+    a file path, a URL or an address belongs: searched in the DEBUG log, the check results, the
+    report (JSON, HTML), the state file and its WAL, the webhook payloads, exception texts and reprs."""
+    from groupmigrate.auth import TokenProvider
+    from groupmigrate.backends.ews.tokens import ClientCredentialsTokens
+    from groupmigrate.core.migrator import Migrator
+    from groupmigrate.errors import AccountsFileError, ConfigError
+    from groupmigrate.frontdoors.notify.webhook import WebhookNotifier
+
+    src, dst = servers
+    dst.add_user("unicode-admin@example.org", UNICODE_PASSWORD)
+    dst.grant_impersonation("unicode-admin@example.org", "alice@example.org")
+    issuer = ClientCredentialsTokens(OAuth2ClientCredentials(TENANT, CLIENT_ID, CLIENT_SECRET, token_url=src.token_url(TENANT)))
+    token = issuer.token()
+    hay = Haystack()
+    webhook = _Webhook()
+    errors: list[BaseException] = []
+    pairs = [AccountPair("alice@contoso.com", "alice@example.org")]
+    try:
+        # 1. a token read from a file ends with a newline; a password outside Latin-1: both work
+        good = Migrator(
+            EWSSource(url=src.url, profile="exchange-online", auth=TokenProvider(lambda: token + "\n")),
+            EWSDestination(url=dst.url, profile="workmail", auth=BasicAuth("unicode-admin@example.org", UNICODE_PASSWORD)),
+            state=str(tmp_path / "good.db"),
+        )
+        checks = good.check(pairs)
+        assert all(c.ok for c in checks), [c.message for c in checks]
+        # 2. a token broken inside and a password that is not text: clear failures, nothing shown
+        state = tmp_path / "bad.db"
+        bad_source = EWSSource(url=src.url, profile="exchange-online", auth=TokenProvider(lambda: token[:30] + "\n" + token[30:]))
+        bad_destination = EWSDestination(url=dst.url, profile="workmail", auth=BasicAuth(ADMIN, BROKEN_PASSWORD))
+        bad = Migrator(bad_source, bad_destination, state=str(state))
+        failed = bad.check(pairs)
+        assert not any(c.ok for c in failed), failed
+        assert all("not shown" in c.message for c in failed), [c.message for c in failed]
+        assert ADMIN in next(c.message for c in failed if c.side == "destination")
+        report = bad.run(pairs)
+        assert report.accounts[0].status != "completed", report.summary()
+        notifier = WebhookNotifier(webhook.url, secret=CLIENT_SECRET)
+        notifier.finished(report, report_location=str(tmp_path / "report.html"))
+        hay.add("repr of webhook notifier", repr(notifier))
+        for i, mailbox in enumerate((bad_source.open_mailbox("alice@contoso.com"), bad_destination.open_mailbox("alice@example.org"))):
+            with pytest.raises(GroupmigrateError) as caught:
+                mailbox.check()
+            errors.append(caught.value)
+            hay.add(f"repr of failing mailbox {i}", repr(mailbox))
+            mailbox.close()
+        # 3. secrets in the wrong place of the configuration file and the accounts file
+        config = tmp_path / "misplaced.toml"
+        base = write_config(tmp_path, src, dst, name="base").read_text(encoding="utf-8")
+        for name, (old, new) in {
+            "password_env holds the secret": ('password_env = "GM_TEST_ADMIN_PASSWORD"', f'password_env = "{MISPLACED_SECRET}"'),
+            "password_file holds the secret": ('password_env = "GM_TEST_ADMIN_PASSWORD"', f'password_file = "{MISPLACED_SECRET}"'),
+            "client_secret_env holds the secret": ('client_secret_env = "GM_TEST_CLIENT_SECRET"', f'client_secret_env = "{MISPLACED_SECRET}"'),
+            "token_url with a token": (f'token_url = "{src.token_url(TENANT)}"', f'token_url = "ftp://u:{MISPLACED_SECRET}@x/?t={WEBHOOK_TOKEN}"'),
+            "username holds the secret": (f'username = "{ADMIN}"', f'username = "{ADMIN}"\n[notify.webhook]\nurl = "htp:/{WEBHOOK_TOKEN}"'),
+        }.items():  # fmt: skip
+            config.write_text(base.replace(old, new), encoding="utf-8")
+            with pytest.raises(ConfigError) as caught:
+                load_config(config, environ={"GM_TEST_CLIENT_SECRET": CLIENT_SECRET, "GM_TEST_ADMIN_PASSWORD": ADMIN_PASSWORD})
+            errors.append(caught.value)
+            hay.add(f"config error: {name}", _error_text(caught.value))
+        (tmp_path / "shifted.csv").write_text(
+            "source,destination,source_username,source_password\n"
+            f"alice@contoso.com,{MISPLACED_SECRET},bob@contoso.com,\n", encoding="utf-8")  # fmt: skip
+        with pytest.raises(AccountsFileError) as caught:
+            read_accounts_csv(tmp_path / "shifted.csv")
+        hay.add("accounts file error", _error_text(caught.value))
+    finally:
+        webhook.close()
+    for name, text in (("check results", "\n".join(f"{c!r} {c.message}" for c in checks + failed)),
+                       ("report json", report.to_json()), ("report html", report.to_html()), ("report summary", report.summary())):  # fmt: skip
+        hay.add(name, text)
+    for i, error in enumerate(errors):
+        hay.add(f"error {i} ({type(error).__name__})", _error_text(error))
+    for i, payload in enumerate(webhook.payloads):
+        hay.add(f"webhook payload {i}", payload.split(b"\n", 1)[1])
+    assert webhook.payloads, "the webhook was not called"
+    bad.close() if hasattr(bad, "close") else None
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(f"{state}{suffix}")
+        if path.exists():
+            hay.add(f"state file {path.name}", path.read_bytes())
+    hay.add("DEBUG log", debug_log.stream.getvalue())
+    extra = _extra_needles(token)
+    found = [f"{name!r} in {place}" for place, data in hay.places.items()
+             for name, needle in extra.items() if needle.encode("utf-8", "surrogatepass").lower() in data.lower()]  # fmt: skip
+    # the unicode password works and is sent; it must not show up anywhere either
+    assert found == [] and hay.hits() == []

@@ -1,8 +1,8 @@
 """Connections to an EWS endpoint: exchangelib protocol, sessions, accounts and the retry boundary.
 
 One :class:`Connection` exists per endpoint and set of credentials. It owns an exchangelib
-protocol subclass (:class:`EWSProtocol`) whose sessions carry our auth object (Basic or
-bearer), our HTTP adapter (TLS verification as configured, per connection), the large-chunk
+protocol subclass (:class:`EWSProtocol`) whose sessions carry our auth object (Basic, sent
+UTF-8 encoded as RFC 7617 says, or bearer), the ``User-Agent`` :data:`USER_AGENT`, our HTTP adapter (TLS verification as configured, per connection), the large-chunk
 response hook, masking of credential headers for exchangelib's log and, for sources, a
 write guard. All of it lives on these objects: exchangelib's own classes, caches and loggers
 are left as shipped, so other users of exchangelib in the process see no change. Every call to the server goes through
@@ -12,6 +12,7 @@ are left as shipped, so other users of exchangelib in the process see no change.
 
 from __future__ import annotations
 
+import base64
 import random
 import threading
 import zoneinfo
@@ -22,6 +23,7 @@ import attrs
 import requests
 import requests.adapters
 import requests.auth
+import exchangelib
 from exchangelib import Account, Configuration
 from exchangelib.credentials import DELEGATE, IMPERSONATION, BaseCredentials
 from exchangelib.errors import SessionPoolMinSizeReached
@@ -30,18 +32,22 @@ from exchangelib.protocol import CachingProtocol, NoVerifyHTTPAdapter, Protocol
 from exchangelib.transport import DEFAULT_HEADERS, NOAUTH
 from exchangelib.version import Build, Version
 
-from groupmigrate.auth import Auth, BasicAuth, OAuth2ClientCredentials, TokenProvider
+from groupmigrate import __version__
+from groupmigrate.auth import Auth, BasicAuth, OAuth2ClientCredentials, TokenProvider, redact_url
 from groupmigrate.backends.ews import fixes
+from groupmigrate.backends.ews.errors import Verdict, classify
 from groupmigrate.backends.ews.profiles import EWSProfile
 from groupmigrate.backends.ews.retry import ResponsePolicy, Retrier
 from groupmigrate.backends.ews.tokens import BearerAuth, ClientCredentialsTokens, ProviderTokens
-from groupmigrate.errors import ConfigError, SourceIsReadOnly
+from groupmigrate.errors import AuthenticationError, ConfigError, SourceIsReadOnly
 
-__all__ = ["Connection", "EWSProtocol", "Settings", "USER_AGENT"]
+__all__ = ["Connection", "EWSProtocol", "Settings", "USER_AGENT", "Utf8BasicAuth", "login_of"]
 
 T = TypeVar("T")
 
-USER_AGENT = "groupmigrate (EWS)"
+#: The ``User-Agent`` of every request to an EWS server or a token endpoint: lets an Exchange
+#: administrator recognise the tool in logs and in user-agent allow lists (``EwsAllowList``).
+USER_AGENT = f"groupmigrate/{__version__} exchangelib/{exchangelib.__version__}"
 _EXCHANGE_ONLINE_URL = "https://outlook.office365.com/EWS/Exchange.asmx"
 
 
@@ -49,7 +55,7 @@ _EXCHANGE_ONLINE_URL = "https://outlook.office365.com/EWS/Exchange.asmx"
 class Settings:
     """How to reach one endpoint. Built by :class:`~groupmigrate.backends.ews.EWSSource` and friends."""
 
-    url: str | None
+    url: str | None = attrs.field(repr=lambda url: repr(None if url is None else redact_url(url)))
     auth: Auth
     profile: EWSProfile
     impersonation: bool = True
@@ -152,9 +158,70 @@ class EWSProtocol(Protocol):  # type: ignore[misc]
             CachingProtocol._protocol_cache.pop((self.service_endpoint, self.config.credentials), None)
 
 
+class Utf8BasicAuth(requests.auth.AuthBase):
+    """HTTP Basic authentication with ``user:password`` encoded as UTF-8 (RFC 7617 ``charset="UTF-8"``).
+
+    requests' ``HTTPBasicAuth`` encodes Latin-1, so a password with any other character fails
+    with a ``UnicodeEncodeError`` whose message quotes the character and its position. Here a
+    password that cannot be encoded at all (lone surrogates, e.g. from undecodable
+    environment bytes) is an :class:`~groupmigrate.errors.AuthenticationError` that shows
+    nothing of it.
+    """
+
+    def __init__(self, credentials: BasicAuth) -> None:
+        self._credentials = credentials
+        self._header: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Utf8BasicAuth(username={self._credentials.username!r})"
+
+    def header(self) -> str:
+        if self._header is None:
+            creds = self._credentials
+            try:
+                raw = f"{creds.username}:{creds.password.reveal()}".encode("utf-8")
+            except UnicodeError:
+                raise AuthenticationError(
+                    f"the user name or password of {creds.username.encode('ascii', 'replace').decode()!r} holds characters "
+                    "that are not valid text and cannot be sent (the password is not shown)"
+                ) from None
+            self._header = "Basic " + base64.b64encode(raw).decode("ascii")
+        return self._header
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self.header()
+        return request
+
+
+def login_of(auth: Auth) -> str:
+    """How a login is named in messages: the user name, or the app's client id (never a secret)."""
+    if isinstance(auth, BasicAuth):
+        return auth.username
+    if isinstance(auth, OAuth2ClientCredentials):
+        return f"app {auth.client_id}"
+    if isinstance(auth, TokenProvider):
+        return "the token provider's token"
+    return type(auth).__name__
+
+
+class _Retrier(Retrier):
+    """The retry boundary with the login named in authentication and access errors."""
+
+    def __init__(self, *, server: str, login: str) -> None:
+        super().__init__(server=server)
+        self.login = login
+
+    def run(self, fn: Callable[[], T], *, mailbox: str | None = None, idempotent: bool = True) -> T:
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - classify() re-raises what it does not know
+            verdict: Verdict = classify(exc, server=self.server, mailbox=mailbox, login=self.login)
+        raise self.outcome(verdict, idempotent=idempotent) from None
+
+
 def _http_auth(auth: Auth, settings: Settings) -> requests.auth.AuthBase:
     if isinstance(auth, BasicAuth):
-        return requests.auth.HTTPBasicAuth(auth.username, auth.password.reveal())
+        return Utf8BasicAuth(auth)
     if isinstance(auth, OAuth2ClientCredentials):
         return BearerAuth(ClientCredentialsTokens(auth, verify_tls=settings.verify_tls, timeout=settings.timeout))
     if isinstance(auth, TokenProvider):
@@ -183,18 +250,18 @@ class Connection:
         label = getattr(auth, "username", None) or getattr(auth, "client_id", None) or "token"
         config = Configuration(
             service_endpoint=url,
-            credentials=_ConnectionKey(f"{label}@{url}"),
+            credentials=_ConnectionKey(f"{label}@{redact_url(url)}"),
             auth_type=NOAUTH,
             version=version,
             retry_policy=self.policy,
             max_connections=max(1, settings.max_connections),
         )
         self.protocol: EWSProtocol = EWSProtocol(config=config, http_auth=_http_auth(auth, settings), settings=settings)
-        self.retrier = Retrier(server=url)
+        self.retrier: Retrier = _Retrier(server=redact_url(url), login=login_of(auth))
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"Connection(url={self.url!r}, profile={self.settings.profile.name!r})"
+        return f"Connection(url={redact_url(self.url)!r}, profile={self.settings.profile.name!r})"
 
     def account(self, address: str, *, impersonation: bool) -> Account:
         """An exchangelib Account for ``address`` on this connection (no request is sent)."""
@@ -236,13 +303,11 @@ def autodiscover_url(settings: Settings, address: str, auth: Auth) -> str:
         raise ConfigError("autodiscover needs BasicAuth; give the EWS URL for token authentication", key="url")
     from exchangelib import Credentials
 
-    from groupmigrate.backends.ews.errors import classify
-
     try:
         discovery = _autodiscovery()(email=address, credentials=Credentials(auth.username, auth.password.reveal()))
         _, found = discovery.discover()
     except Exception as exc:  # noqa: BLE001 - mapped at the boundary
-        raise classify(exc, server="autodiscover", mailbox=address).error from None
+        raise classify(exc, server="autodiscover", mailbox=address, login=auth.username).error from None
     url = str(found.service_endpoint)
     # Do not leave a protocol holding the password in exchangelib's cache.
     found.close()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import urllib.parse
 from typing import Any
 
 import attrs
 
-from groupmigrate.auth import Auth, BasicAuth, OAuth2ClientCredentials, TokenProvider
+from groupmigrate.auth import Auth, BasicAuth, OAuth2ClientCredentials, TokenProvider, redact_url
 from groupmigrate.backends.ews.connection import Connection, Settings, autodiscover_url
 from groupmigrate.backends.ews.profiles import get_profile
 from groupmigrate.capabilities import Capabilities
@@ -61,7 +62,16 @@ class Endpoint:
                 key="url",
             )
         if url is not None and not url.lower().startswith(("https://", "http://")):
-            raise ConfigError(f"{url!r} is not an http(s) URL", key="url")
+            raise ConfigError("is not an http(s) URL (the value is not shown)", key="url")
+        if url is not None:
+            parts = urllib.parse.urlsplit(url)
+            if parts.username is not None or parts.password is not None or parts.query:
+                # Credentials in the URL would end up in every message and repr that names it.
+                raise ConfigError(
+                    "must not carry a user name, password or query string (the value is not shown); "
+                    "give the credentials as auth",
+                    key="url",
+                )
         if max_connections < 1:
             raise ConfigError("must be at least 1", key="max_connections")
         limit = the_profile.capabilities.max_connections
@@ -85,7 +95,8 @@ class Endpoint:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(url={self.url!r}, profile={self.settings.profile.name!r})"
+        url = None if self.url is None else redact_url(self.url)
+        return f"{type(self).__name__}(url={url!r}, profile={self.settings.profile.name!r})"
 
     @property
     def capabilities(self) -> Capabilities:
