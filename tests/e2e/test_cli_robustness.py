@@ -134,3 +134,21 @@ def test_check_analyze_and_verify_print_a_totals_line(tmp_path: Path) -> None:
     assert verify.returncode == 0, verify.stderr
     assert verify.stdout.splitlines()[-1] == ("total: 1 account(s); 5 items in the source, 5 on the destination, "
                                               "0 missing, 0 extra, 0 duplicated")  # fmt: skip
+
+
+def test_check_against_a_server_that_never_answers_fails_within_the_read_timeout(tmp_path: Path) -> None:
+    silent = Silent()
+    try:
+        destination = (f'backend = "ews"\nurl = "http://127.0.0.1:{silent.port}/EWS/Exchange.asmx"\nprofile = "exchange"\n'
+                       'read_timeout = 2\nconnect_timeout = 2\n'
+                       '[destination.auth]\ntype = "basic"\nusername = "admin@example.org"\npassword_env = "GM_PW"')  # fmt: skip
+        config = setup(tmp_path, destination)
+        began = time.monotonic()
+        done = subprocess.run([*CLI, "check", str(config)], capture_output=True, text=True, cwd=tmp_path,
+                              env={**os.environ, "GM_PW": "pw"}, timeout=60)  # fmt: skip
+        assert time.monotonic() - began < 15, done.stdout
+        assert done.returncode == 3, done.stdout + done.stderr
+        line = next(line for line in done.stdout.splitlines() if "destination" in line)
+        assert line.startswith("FAIL") and "alice@example.org" in line
+    finally:
+        silent.close()

@@ -61,7 +61,9 @@ class Settings:
     impersonation: bool = True
     verify_tls: bool = True
     max_connections: int = 4
-    timeout: float = 120
+    #: seconds to wait for an answer (the read timeout)
+    timeout: float = 60
+    connect_timeout: float = 10
     read_only: bool = False
 
 
@@ -108,6 +110,7 @@ class _Session(fixes.MaskingSession):
     """
 
     refuses_writes = False
+    connect_timeout: float = 10
     session_id = 0
     usage_count = 0
 
@@ -116,6 +119,10 @@ class _Session(fixes.MaskingSession):
             operation = _operation(kwargs.get("data"))
             if operation is None or operation not in fixes.READ_OPERATIONS:
                 raise SourceIsReadOnly(f"{operation or 'request'} refused: this connection is a migration source")
+        if isinstance(kwargs.get("timeout"), (int, float)):
+            # exchangelib passes one number; a connect timeout of its own keeps an unreachable
+            # server from costing the whole read timeout
+            kwargs["timeout"] = (self.connect_timeout, kwargs["timeout"])
         return super().request(method, url, *args, **kwargs)
 
 
@@ -130,10 +137,12 @@ class EWSProtocol(Protocol):  # type: ignore[misc]
         self.refuses_writes = settings.read_only
         self._http_auth = http_auth
         self._verify_tls = settings.verify_tls
+        self._connect_timeout = settings.connect_timeout
 
     def create_session(self) -> _Session:
         session = _Session()
         session.refuses_writes = self.refuses_writes
+        session.connect_timeout = self._connect_timeout
         session.headers.update(DEFAULT_HEADERS)
         session.headers["User-Agent"] = USER_AGENT
         adapter_cls = requests.adapters.HTTPAdapter if self._verify_tls else NoVerifyHTTPAdapter
@@ -223,7 +232,7 @@ def _http_auth(auth: Auth, settings: Settings) -> requests.auth.AuthBase:
     if isinstance(auth, BasicAuth):
         return Utf8BasicAuth(auth)
     if isinstance(auth, OAuth2ClientCredentials):
-        return BearerAuth(ClientCredentialsTokens(auth, verify_tls=settings.verify_tls, timeout=settings.timeout))
+        return BearerAuth(ClientCredentialsTokens(auth, verify_tls=settings.verify_tls, timeout=(settings.connect_timeout, settings.timeout)))
     if isinstance(auth, TokenProvider):
         return BearerAuth(ProviderTokens(auth))
     raise ConfigError(f"unsupported auth object {type(auth).__name__}", key="auth")

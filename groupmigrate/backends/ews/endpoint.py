@@ -33,7 +33,10 @@ class Endpoint:
         profile: ``generic``, ``exchange``, ``exchange-online`` or ``workmail``.
         verify_tls: check the server's TLS certificate (switch off only for a test server).
         max_connections: concurrent HTTP connections to the server (capped by the profile).
-        timeout: seconds to wait for one HTTP answer.
+        connect_timeout: seconds to wait for a connection to be accepted (default 10).
+        read_timeout: seconds to wait for the server's answer to one request (default 60); a
+            server that accepts and never answers fails the call after this long.
+        timeout: an older name of ``read_timeout``.
 
     Every call to the server is made once; failures raise classified errors
     (:class:`~groupmigrate.errors.Throttled`, :class:`~groupmigrate.errors.ConnectionFailed`,
@@ -51,7 +54,9 @@ class Endpoint:
         profile: str = "generic",
         verify_tls: bool = True,
         max_connections: int = 4,
-        timeout: float = 120,
+        connect_timeout: float = 10,
+        read_timeout: float = 60,
+        timeout: float | None = None,
     ) -> None:
         if auth is None or not isinstance(auth, (BasicAuth, OAuth2ClientCredentials, TokenProvider)):
             raise ConfigError("give BasicAuth, OAuth2ClientCredentials or TokenProvider", key="auth")
@@ -78,8 +83,11 @@ class Endpoint:
         if max_connections > limit:
             log.warning("max_connections %d capped at %d for the %s profile", max_connections, limit, profile)
             max_connections = limit
-        if timeout <= 0:
-            raise ConfigError("must be positive", key="timeout")
+        if timeout is not None:
+            read_timeout = timeout
+        for key, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+            if not value > 0:
+                raise ConfigError("must be a positive number of seconds", key=key)
         self.url = url
         self.settings = Settings(
             url=url,
@@ -88,7 +96,8 @@ class Endpoint:
             impersonation=impersonation,
             verify_tls=verify_tls,
             max_connections=max_connections,
-            timeout=timeout,
+            timeout=read_timeout,
+            connect_timeout=connect_timeout,
             read_only=self.read_only,
         )
         self._connections: dict[tuple[str, Any], Connection] = {}

@@ -26,6 +26,8 @@ OPTIONS = (
            "(default: true when [auth] is given)"),  # fmt: skip
     Option("verify_tls", "bool", "check the server's TLS certificate", default=True),
     Option("max_connections", "int", "parallel connections to this server at most", default=4, low=1, high=_MAX_CONNECTIONS),
+    Option("connect_timeout", "int", "seconds to wait for the server to accept a connection", default=10, low=1, high=600),
+    Option("read_timeout", "int", "seconds to wait for the answer to one request", default=60, low=1, high=3600),
 )
 
 

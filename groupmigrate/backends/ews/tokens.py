@@ -117,7 +117,9 @@ class TokenSource(Protocol):
 class ClientCredentialsTokens:
     """Tokens from an OAuth 2.0 token endpoint by the client credentials grant."""
 
-    def __init__(self, credentials: OAuth2ClientCredentials, *, verify_tls: bool = True, timeout: float = 60) -> None:
+    def __init__(
+        self, credentials: OAuth2ClientCredentials, *, verify_tls: bool = True, timeout: float | tuple[float, float] = 60
+    ) -> None:
         self._credentials = credentials
         self._verify = verify_tls
         self._timeout = timeout
