@@ -259,18 +259,19 @@ class _Loader(Sources):
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"cannot read the certificate {certificate_file}: {getattr(exc, 'strerror', None) or 'not a PEM file'}",
                                   key=table.key("certificate_file")) from None  # fmt: skip
+        fields: dict[str, Any] = {
+            "tenant_id": table.required_string("tenant_id"),
+            "client_id": table.required_string("client_id"),
+            "client_secret": client_secret,
+            "token_url": table.url("token_url"),
+            "private_key": private_key,
+            "certificate": certificate,
+            "thumbprint": table.string("thumbprint"),
+            "private_key_password": table.secret("private_key_password", required=False),
+            **({"scope": scope} if scope else {}),
+        }
         try:
-            return OAuth2ClientCredentials(
-                tenant_id=table.required_string("tenant_id"),
-                client_id=table.required_string("client_id"),
-                client_secret=client_secret,
-                token_url=table.url("token_url"),
-                private_key=private_key,
-                certificate=certificate,
-                thumbprint=table.string("thumbprint"),
-                private_key_password=table.secret("private_key_password", required=False),
-                **({"scope": scope} if scope else {}),
-            )
+            return OAuth2ClientCredentials(**fields)
         except ConfigError as exc:
             raise ConfigError(exc.detail, key=table.key(exc.key or "type")) from None
 
