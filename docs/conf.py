@@ -11,5 +11,7 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
+html_static_path = ["_static"]
+html_css_files = ["wrap.css"]
 suppress_warnings = ["ref.python"]
 nitpicky = False

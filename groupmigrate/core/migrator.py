@@ -269,6 +269,7 @@ class Migrator:
         folder = job.source_folder
         self._emit(ev.FolderStarted(work.pair, str(folder), folder.kind, len(job.refs)))
         plan = planner.plan_folder(self.state, self.executor, work, job, self.capabilities)
+        log.info("%s: %s: %d item(s) listed, %d to copy", work.pair, folder, len(job.refs), len(plan.todo))
         self._commit(run_id, work, plan.settled)
         todo_ids = {r.id for r in plan.todo}
         done = [r for r in job.refs if r.id not in todo_ids]
@@ -325,6 +326,8 @@ class Migrator:
             else:
                 out.failed(prepared.ref, prepared.label, written.error or "refused by the destination")
         self._commit(run_id, work, out)
+        log.info("%s: %s: batch of %d: %s", work.pair, folder, len(batch),
+                 ", ".join(f"{outcome} {n}" for (_, outcome), n in sorted(out.counts.items())) or "nothing to do")  # fmt: skip
         self._advance(work, len(batch), sum(r.size for r in batch))
 
     def _already_there(
