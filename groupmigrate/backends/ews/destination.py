@@ -13,6 +13,10 @@ answered, marks its items ``maybe_applied``): the migrator reconciles those thro
 Where the profile keeps them (``capabilities.supports_provenance``), each item carries its
 provenance stamp as a named extended property (:data:`~.models.PROVENANCE_PROPERTY_SET`,
 ``groupmigrate-provenance``) written in the same CreateItem.
+
+:meth:`EWSDestinationMailbox.free_space` reads the mailbox's size and quota from the MAPI
+properties the top of the mailbox carries (see :data:`~.models.MAILBOX_USAGE_FIELDS`); a server
+that does not tell them gives None.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 import attrs
 from exchangelib.attachments import FileAttachment
 from exchangelib.fields import FieldPath
-from exchangelib.items import SAVE_ONLY, SEND_TO_NONE, CalendarItem
+from exchangelib.items import ID_ONLY, SAVE_ONLY, SEND_TO_NONE, CalendarItem
 from exchangelib.properties import OccurrenceItemId, ParentItemId
 
 from groupmigrate.backends.ews import folders as tree
@@ -35,7 +39,7 @@ from groupmigrate.backends.ews.convert.vocabulary import IMPORTANCE, SENSITIVITY
 from groupmigrate.backends.ews.endpoint import Endpoint
 from groupmigrate.backends.ews.errors import item_error
 from groupmigrate.backends.ews.mailbox import MailboxBase
-from groupmigrate.backends.ews.models import PROVENANCE_FIELD, MailItem
+from groupmigrate.backends.ews.models import MAILBOX_USAGE_FIELDS, PROVENANCE_FIELD, MailItem
 from groupmigrate.backends.ews.services import (
     AnyErrorCreateAttachment,
     AnyErrorCreateItem,
@@ -43,7 +47,10 @@ from groupmigrate.backends.ews.services import (
     AnyErrorUpdateItem,
     CreateFolderRecords,
     FolderRecord,
+    GetMailboxUsage,
+    MailboxUsage,
     StampRestriction,
+    distinguished,
     folder_id,
 )
 from groupmigrate.capabilities import Capabilities
@@ -470,9 +477,44 @@ class EWSDestinationMailbox(MailboxBase):
         for start in range(0, len(ids), 100):
             yield from self._read(item_type, ids[start : start + 100], light=True)
 
+    # -- quota ----------------------------------------------------------------------------
     def free_space(self) -> int | None:
-        """None: EWS does not tell a mailbox's remaining quota."""
-        return None
+        """Bytes the mailbox can still take, where the server tells its size and quota.
+
+        One GetFolder of the top of the mailbox (``msgfolderroot``) for PidTagMessageSizeExtended
+        (0x0E08, the mailbox's size in bytes) and the quota in KB: PidTagProhibitReceiveQuota
+        (0x666A, the size at which the mailbox takes no more items), else PR_STORAGE_QUOTA_LIMIT
+        (0x3FF5, the warning level). None when the size or the quota is not told, when the
+        quota is unlimited (-1), or when the request fails for a reason that may pass
+        (busy, connection, a server refusing the properties). Never below 0.
+
+        Raises:
+            AccessError: the mailbox cannot be used at all (credentials, rights, no mailbox).
+        """
+
+        def run() -> MailboxUsage:
+            svc = GetMailboxUsage(account=self._account, chunk_size=1)
+            paths = [FieldPath(field=f) for f in MAILBOX_USAGE_FIELDS]
+            found = list(svc.call(folders=[distinguished("msgfolderroot", self.address)], additional_fields=paths, shape=ID_ONLY))
+            if not found:
+                return MailboxUsage()
+            if isinstance(found[0], Exception):
+                raise found[0]  # mapped like any other error
+            usage: MailboxUsage = found[0]
+            return usage
+
+        try:
+            usage = self._call(run)
+        except (AccessError, ConfigError):
+            raise
+        except GroupmigrateError:
+            return None
+        quota_kb = usage.prohibit_receive_quota_kb
+        if quota_kb is None:
+            quota_kb = usage.storage_quota_limit_kb
+        if quota_kb is None or quota_kb < 0 or usage.size is None or usage.size < 0:
+            return None
+        return max(0, quota_kb * 1024 - usage.size)
 
 
 def _expected_attachments(ews: Any) -> list[Any]:

@@ -15,7 +15,8 @@ process; these subclasses carry them instead, so other users of exchangelib see 
   groupmigrate's own property set (:data:`PROVENANCE_PROPERTY_SET`), written in the same
   CreateItem as the item it marks. Every item model here carries it as ``provenance``, so a
   stray item (a mail filed among contacts) is read with its stamp like any other.
-* :data:`FOLDER_HIDDEN` marks hidden folders (PR_ATTR_HIDDEN 0x10F4).
+* :data:`FOLDER_HIDDEN` marks hidden folders (PR_ATTR_HIDDEN 0x10F4);
+  :data:`MAILBOX_USAGE_FIELDS` are the mailbox's size and quotas, read on its top folder.
 
 Every model here (and the attachments read with it: :class:`FileAttachmentItem`,
 :class:`ItemAttachmentItem`) reads its timestamps with the field types of :mod:`.fixes`, which
@@ -50,6 +51,7 @@ from groupmigrate.backends.ews.fixes import ews_datetime, retyped, with_fraction
 
 __all__ = [
     "FOLDER_HIDDEN",
+    "MAILBOX_USAGE_FIELDS",
     "PROVENANCE_PROPERTY_NAME",
     "PROVENANCE_PROPERTY_SET",
     "PROVENANCE_TYPE",
@@ -68,12 +70,15 @@ __all__ = [
     "FlagStartDate",
     "FlagStatus",
     "Hidden",
+    "MailboxSize",
     "MailItem",
     "MessageFlags",
     "NoteColor",
     "NoteHeight",
     "NoteWidth",
     "NotePost",
+    "ProhibitReceiveQuota",
+    "StorageQuotaLimit",
     "SubmitTime",
     "TaskDateCompleted",
     "TaskOwner",
@@ -237,6 +242,27 @@ class Provenance(ExtendedProperty):  # type: ignore[misc]
 class Hidden(_MatchedProperty):
     property_tag = 0x10F4
     property_type = "Boolean"
+
+
+class MailboxSize(_MatchedProperty):
+    """PidTagMessageSizeExtended on the top of a mailbox: the mailbox's size in bytes."""
+
+    property_tag = 0x0E08
+    property_type = "Long"
+
+
+class ProhibitReceiveQuota(_MatchedProperty):
+    """PidTagProhibitReceiveQuota: the size (KB) at which the mailbox takes no more items."""
+
+    property_tag = 0x666A
+    property_type = "Integer"
+
+
+class StorageQuotaLimit(_MatchedProperty):
+    """PR_STORAGE_QUOTA_LIMIT: the size (KB) at which the owner is warned."""
+
+    property_tag = 0x3FF5
+    property_type = "Integer"
 
 
 def _fractional(base: Fields) -> Fields:
@@ -419,6 +445,13 @@ class StampedMeetingCancellation(MeetingCancellation):  # type: ignore[misc]
 
 
 FOLDER_HIDDEN = ExtendedPropertyField("hidden", value_cls=Hidden)
+
+#: what the top of a mailbox tells about its size and quota (see :mod:`.destination`)
+MAILBOX_USAGE_FIELDS = (
+    ExtendedPropertyField("mailbox_size", value_cls=MailboxSize),
+    ExtendedPropertyField("prohibit_receive_quota", value_cls=ProhibitReceiveQuota),
+    ExtendedPropertyField("storage_quota_limit", value_cls=StorageQuotaLimit),
+)
 
 #: Tags of item elements in responses and the model that reads them.
 ITEM_MODELS = {

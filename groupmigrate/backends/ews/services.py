@@ -37,7 +37,14 @@ from exchangelib.services import (
 )
 from exchangelib.util import MNS, TNS, add_xml_child, create_element, xml_text_to_value
 
-from groupmigrate.backends.ews.models import ATTACHMENT_MODELS, ITEM_MODELS, Hidden
+from groupmigrate.backends.ews.models import (
+    ATTACHMENT_MODELS,
+    ITEM_MODELS,
+    Hidden,
+    MailboxSize,
+    ProhibitReceiveQuota,
+    StorageQuotaLimit,
+)
 
 __all__ = [
     "AnyErrorCreateAttachment",
@@ -46,6 +53,8 @@ __all__ = [
     "AnyErrorUpdateItem",
     "FolderRecord",
     "GetFolderRecords",
+    "GetMailboxUsage",
+    "MailboxUsage",
     "CreateFolderRecords",
     "FindFolderRecords",
     "FindItems",
@@ -136,6 +145,44 @@ class GetFolderRecords(GetFolder):  # type: ignore[misc]
     def _elems_to_objs(self, elems: Iterable[Any]) -> Iterator[Any]:
         for elem in elems:
             yield elem if isinstance(elem, Exception) else folder_record(elem)
+
+
+@attrs.frozen
+class MailboxUsage:
+    """A mailbox's size (bytes) and quotas (KB) as its top folder tells them; None: not told."""
+
+    size: int | None = None
+    prohibit_receive_quota_kb: int | None = None
+    storage_quota_limit_kb: int | None = None
+
+
+def mailbox_usage(elem: Any) -> MailboxUsage:
+    """Read the size and quota extended properties of a ``t:Folder`` element (absent ones: None)."""
+    found: dict[str, int | None] = {}
+    for prop in elem.findall(f"{{{TNS}}}ExtendedProperty"):
+        for name, cls in (
+            ("size", MailboxSize),
+            ("prohibit_receive_quota_kb", ProhibitReceiveQuota),
+            ("storage_quota_limit_kb", StorageQuotaLimit),
+        ):
+            if cls.is_property_instance(prop):
+                text = (_text(prop, "Value") or "").strip()
+                try:
+                    found[name] = int(text)
+                except ValueError:
+                    found[name] = None
+    return MailboxUsage(**found)
+
+
+@_back_off_aware
+class GetMailboxUsage(GetFolder):  # type: ignore[misc]
+    """GetFolder returning :class:`MailboxUsage` (or the error per requested folder)."""
+
+    ERRORS_TO_CATCH_IN_RESPONSE = _CATCH_ALL
+
+    def _elems_to_objs(self, elems: Iterable[Any]) -> Iterator[Any]:
+        for elem in elems:
+            yield elem if isinstance(elem, Exception) else mailbox_usage(elem)
 
 
 #: FolderClass -> the element a new folder of that class is created as

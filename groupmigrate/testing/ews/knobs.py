@@ -179,6 +179,11 @@ class Knobs:
         original_start_at_midnight: a modified occurrence's OriginalStart/RecurrenceId is
             reported at local midnight of its day (series' time zone), as a real server does.
         fold_resources: CreateItem stores resource attendees as required attendees.
+        mailbox_quota_bytes: every mailbox's quota; GetFolder/FindFolder of its top folder
+            (msgfolderroot) then tell its size (PidTagMessageSizeExtended 0x0E08, the sum of
+            its items' sizes) and the quota in KB, rounded down (PidTagProhibitReceiveQuota
+            0x666A, PidTagProhibitSendQuota 0x666E, PR_STORAGE_QUOTA_LIMIT 0x3FF5) when asked
+            for them by tag. None: these properties are not told.
         (The first three are applied in :mod:`.quirks`.)
     """
 
@@ -211,6 +216,7 @@ class Knobs:
     attendees_need_all_properties: bool = False
     original_start_at_midnight: bool = False
     fold_resources: bool = False
+    mailbox_quota_bytes: Optional[int] = None
     _rng: random.Random = attrs.field(factory=lambda: random.Random(0), init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 

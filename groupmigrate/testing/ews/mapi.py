@@ -3,6 +3,9 @@
 On a real server these are the same store properties seen two ways: as EWS elements
 (``Flag``, ``IsRead``, ``DateTimeReceived``) and as extended properties by tag. Reading one
 by tag gives the element's value; writing one by tag changes the element.
+
+The top folder of a mailbox (msgfolderroot) also tells the mailbox's size and quotas by tag
+(:func:`read_mailbox_usage`), when the server has a quota (``Knobs.mailbox_quota_bytes``).
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from typing import Optional
 
 from lxml import etree
 
-from groupmigrate.testing.ews.store import StoredItem
+from groupmigrate.testing.ews.store import Store, StoredFolder, StoredItem
 from groupmigrate.testing.ews.xmlns import T, fmt_bool, fmt_datetime, parse_datetime, sub
 
-__all__ = ["MIRRORED_TAGS", "normalize_tag", "read_mirrored", "write_mirrored"]
+__all__ = ["MAILBOX_USAGE_TAGS", "MIRRORED_TAGS", "mailbox_size", "normalize_tag", "read_mailbox_usage", "read_mirrored",
+           "write_mirrored"]
 
 PR_CLIENT_SUBMIT_TIME = 0x0039
 PR_MESSAGE_CLASS = 0x001A
@@ -31,6 +35,14 @@ MIRRORED_TAGS = frozenset(
     {PR_CLIENT_SUBMIT_TIME, PR_MESSAGE_CLASS, PR_SUBJECT, PR_MESSAGE_DELIVERY_TIME, PR_MESSAGE_FLAGS,
      PR_MESSAGE_SIZE, PR_FLAG_STATUS, PR_INTERNET_MESSAGE_ID, PR_CREATION_TIME, PR_LAST_MODIFICATION_TIME}
 )  # fmt: skip
+
+#: on the top folder of a mailbox: its size in bytes (PidTagMessageSizeExtended, Long) and
+#: its quotas in KB (Integer)
+PR_MESSAGE_SIZE_EXTENDED = 0x0E08
+PR_PROHIBIT_RECEIVE_QUOTA = 0x666A
+PR_PROHIBIT_SEND_QUOTA = 0x666E
+PR_STORAGE_QUOTA_LIMIT = 0x3FF5
+MAILBOX_USAGE_TAGS = frozenset({PR_MESSAGE_SIZE_EXTENDED, PR_PROHIBIT_RECEIVE_QUOTA, PR_PROHIBIT_SEND_QUOTA, PR_STORAGE_QUOTA_LIMIT})
 
 _FLAG_TO_INT = {"Complete": "1", "Flagged": "2"}
 _INT_TO_FLAG = {"1": "Complete", "2": "Flagged"}
@@ -116,3 +128,21 @@ def write_mirrored(element: etree._Element, tag: int, value: Optional[str]) -> b
         set_prop(element, "Subject", value or "")
         return True
     return tag in MIRRORED_TAGS
+
+
+def mailbox_size(store: Store, mailbox: str) -> int:
+    """The size of a mailbox: the sum of the sizes of the items it holds."""
+    mb = store.mailboxes[mailbox]
+    return sum(store.items[i].size for ids in mb.folder_items.values() for i in ids if i in store.items)
+
+
+def read_mailbox_usage(store: Store, folder: StoredFolder, tag: int, quota_bytes: Optional[int]) -> Optional[str]:
+    """A mailbox size or quota property read by tag on ``folder``, or None when not told.
+
+    Only the top folder of a mailbox (msgfolderroot) tells them, and only with a quota.
+    """
+    if quota_bytes is None or folder.distinguished != "msgfolderroot" or tag not in MAILBOX_USAGE_TAGS:
+        return None
+    if tag == PR_MESSAGE_SIZE_EXTENDED:
+        return str(mailbox_size(store, folder.mailbox))
+    return str(quota_bytes // 1024)

@@ -43,7 +43,7 @@ def get_folder(ctx: Context) -> list[etree._Element]:
             continue
         msg = response_message("GetFolder")
         folders = sub(msg, M("Folders"))
-        folders.append(render_folder(ctx.store, folder, shape, _with_distinguished(ctx)))
+        folders.append(render_folder(ctx.store, folder, shape, _with_distinguished(ctx), ctx.knobs.mailbox_quota_bytes))
         out.append(msg)
     return out
 
@@ -88,7 +88,7 @@ def find_folder(ctx: Context) -> list[etree._Element]:
         folders = sub(root, T("Folders"))
         wd = _with_distinguished(ctx)
         for f in page:
-            folders.append(render_folder(ctx.store, f, shape, wd))
+            folders.append(render_folder(ctx.store, f, shape, wd, ctx.knobs.mailbox_quota_bytes))
         out.append(msg)
     return out
 

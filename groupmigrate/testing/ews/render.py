@@ -430,14 +430,20 @@ def render_attachment(att: StoredAttachment, with_content: bool, fractional: boo
     return el
 
 
-def _folder_mirrored(el: etree._Element, folder: StoredFolder, uris: list[etree._Element]) -> None:
-    """Folder MAPI properties read by tag: PR_ATTR_HIDDEN, PR_CONTAINER_CLASS, PR_DISPLAY_NAME."""
-    from groupmigrate.testing.ews.mapi import normalize_tag
+def _folder_mirrored(
+    el: etree._Element, store: Store, folder: StoredFolder, uris: list[etree._Element], quota_bytes: Optional[int]
+) -> None:
+    """Folder MAPI properties read by tag: PR_ATTR_HIDDEN, PR_CONTAINER_CLASS, PR_DISPLAY_NAME,
+    and on the top of a mailbox its size and quotas (see :func:`.mapi.read_mailbox_usage`)."""
+    from groupmigrate.testing.ews.mapi import MAILBOX_USAGE_TAGS, normalize_tag, read_mailbox_usage
 
     for uri in uris:
         tag = normalize_tag(uri)
         value: Optional[str] = None
-        if tag == 0x10F4:
+        if tag in MAILBOX_USAGE_TAGS:
+            assert tag is not None
+            value = read_mailbox_usage(store, folder, tag, quota_bytes)
+        elif tag == 0x10F4:
             value = "true" if folder.hidden else None
         elif tag == 0x3613:
             value = folder.folder_class
@@ -452,8 +458,11 @@ def _folder_mirrored(el: etree._Element, folder: StoredFolder, uris: list[etree.
 _RIGHTS = ("CreateAssociated", "CreateContents", "CreateHierarchy", "Delete", "Modify", "Read", "ViewPrivateItems")
 
 
-def render_folder(store: Store, folder: StoredFolder, shape: FolderShape, with_distinguished: bool) -> etree._Element:
-    """The folder element as GetFolder/FindFolder return it for ``shape``."""
+def render_folder(
+    store: Store, folder: StoredFolder, shape: FolderShape, with_distinguished: bool, quota_bytes: Optional[int] = None
+) -> etree._Element:
+    """The folder element as GetFolder/FindFolder return it for ``shape``; ``quota_bytes`` is
+    the mailbox quota the server has (``Knobs.mailbox_quota_bytes``)."""
     el = etree.Element(T(folder.tag))
     allowed = _order(folder.tag)
     want = set(shape.names)
@@ -492,7 +501,7 @@ def render_folder(store: Store, folder: StoredFolder, shape: FolderShape, with_d
                 sub(el, T("DistinguishedFolderId"), folder.distinguished)
         elif name == "ExtendedProperty":
             if shape.extended:
-                _folder_mirrored(el, folder, shape.extended)
+                _folder_mirrored(el, store, folder, shape.extended, quota_bytes)
                 wanted = {_extended_key(e) for e in shape.extended}
                 for raw in folder.extended:
                     prop = etree.fromstring(raw)
