@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import IO, Literal
 
 import attrs
-from email_validator import EmailNotValidError, validate_email
 
 from groupmigrate.auth import Auth, BasicAuth
 from groupmigrate.errors import AccountsFileError
@@ -109,6 +108,8 @@ def normalize_address(address: str) -> str:
     Raises:
         ValueError: The address is not a valid email address; the message says why.
     """
+    from email_validator import EmailNotValidError, validate_email  # costly to import; only reading accounts needs it
+
     try:
         info = validate_email(address, check_deliverability=False, test_environment=True)
     except EmailNotValidError as exc:

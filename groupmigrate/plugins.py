@@ -21,14 +21,16 @@ import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from groupmigrate.auth import Credentials, Secret
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.errors import ConfigError
-from groupmigrate.protocols import Destination, Source
+
+if TYPE_CHECKING:
+    from groupmigrate.protocols import Destination, Source
 
 __all__ = ["ENTRY_POINT_GROUP", "OPTION_KINDS", "Backend", "Option", "Settings", "available_backends", "get_backend"]
 

@@ -9,8 +9,8 @@ import email.utils
 import re
 import urllib.parse
 
-import validators
-from email_validator import EmailNotValidError, validate_email
+# validators and email_validator are imported where used: loading them costs more than the
+# rest of this module, and only a run that sanitizes items needs them.
 
 __all__ = ["check_email", "check_url", "is_x500", "x500_dn"]
 
@@ -90,6 +90,8 @@ def check_url(value: str) -> tuple[str | None, str | None]:
 
 
 def _valid_url(text: str) -> bool:
+    import validators
+
     return bool(
         validators.url(text, rfc_1034=True, validate_scheme=lambda s: s.lower() in _WEB_SCHEMES)
     )
@@ -129,6 +131,8 @@ def check_email(value: str) -> tuple[str | None, str | None]:
         text = text.rstrip(".")
     if not text:
         return None, f"empty email address {value!r} removed"
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(
             text,
