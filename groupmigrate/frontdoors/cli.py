@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--state", default=None, help="state file (default: a temporary file)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
+    demo.add_argument("--keep-servers", action="store_true",
+                      help="after the demo, keep both test servers up until Ctrl-C and write a configuration for them")  # fmt: skip
+    demo.add_argument("--keep-dir", default="groupmigrate-demo", metavar="DIR",
+                      help="where --keep-servers writes migration.toml, accounts.csv and the demo's state file "
+                           "(default: groupmigrate-demo)")  # fmt: skip
 
     for name, text in (
         ("check", "check credentials and permissions of every account on both sides"),
@@ -132,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from groupmigrate.frontdoors.demo import run_demo
 
-            return run_demo(report_path=args.report, state_path=args.state, progress=not args.no_progress, as_json=args.json)
+            return run_demo(report_path=args.report, state_path=args.state, progress=not args.no_progress, as_json=args.json,
+                            keep_servers=args.keep_servers, keep_dir=args.keep_dir)  # fmt: skip
         if args.command == "report":
             return _report(args)
         if args.command == "runs":
