@@ -94,14 +94,20 @@ class Migrator:
         self._on_event = on_event
         self._event_lock = threading.Lock()
         self._sink_failures = 0
-        self._cancel = threading.Event()
         self._cancelled_at: float | None = None
         self.capabilities: Capabilities = source.capabilities.intersect(destination.capabilities)
+        self._fresh_run()
+
+    def _fresh_run(self) -> None:
+        """A cancel flag and an executor of this run's own: work a cancelled earlier run left
+        behind keeps the old, set flag and stops; it never joins the new run."""
+        self._cancel = threading.Event()
+        self._cancelled_at = None
         self.executor = Executor(
-            source_connections=source.capabilities.max_connections,
-            destination_connections=destination.capabilities.max_connections,
+            source_connections=self.source.capabilities.max_connections,
+            destination_connections=self.destination.capabilities.max_connections,
             batch_bytes=self.capabilities.max_batch_bytes,
-            max_throttle_wait=max_throttle_wait,
+            max_throttle_wait=self.max_throttle_wait,
             cancel=self._cancel,
         )
 
@@ -143,10 +149,9 @@ class Migrator:
             since_by_pair = {p.key: self._since_for(p, mode) for p in pairs}
             run_since = self.since if mode == "full" else min((s for s in since_by_pair.values() if s), default=None)
             run_id = self.state.start_run(mode, run_since, self.item_types)
-            self._cancel.clear()
-            self._cancelled_at = None
+            self._fresh_run()
             self._emit(ev.RunStarted(run_id, mode, len(pairs)))
-            accounts = {p.key: AccountWork(p) for p in pairs}
+            accounts = {p.key: AccountWork(p, executor=self.executor) for p in pairs}
             try:
                 self._run_accounts(run_id, accounts, since_by_pair, mode)
             finally:
@@ -234,7 +239,7 @@ class Migrator:
         self.state.start_account(run_id, pair.key, pair.source, pair.destination)
         self._emit(ev.AccountStarted(run_id, pair))
         planner.prepare_account(
-            self.state, self.executor, self.source, self.destination, work, item_types=self.item_types,
+            self.state, work.executor, self.source, self.destination, work, item_types=self.item_types,
             since=since, mode=mode, address_map=self.address_map, caps=self.capabilities,
         )  # fmt: skip
         self._progress(work)
@@ -268,38 +273,43 @@ class Migrator:
     def _migrate_folder(self, run_id: str, work: AccountWork, job: FolderJob) -> None:
         folder = job.source_folder
         self._emit(ev.FolderStarted(work.pair, str(folder), folder.kind, len(job.refs)))
-        plan = planner.plan_folder(self.state, self.executor, work, job, self.capabilities)
+        ex = work.executor
+        plan = planner.plan_folder(self.state, ex, work, job, self.capabilities)
         log.info("%s: %s: %d item(s) listed, %d to copy", work.pair, folder, len(job.refs), len(plan.todo))
         self._commit(run_id, work, plan.settled)
         todo_ids = {r.id for r in plan.todo}
         done = [r for r in job.refs if r.id not in todo_ids]
         self._advance(work, len(done), sum(r.size for r in done))
-        collapse: dict[str, str | None] = {}
+        collapse = _Collapse()
         caps = self.capabilities
         for batch in batches(plan.todo, caps.max_batch_items, caps.max_batch_bytes):
-            if self._cancel.is_set():
+            if ex.cancel.is_set():
                 raise Cancelled("cancelled")
-            held = self.executor.bytes_in_flight.acquire(sum(r.size for r in batch))
+            held = ex.bytes_in_flight.acquire(sum(r.size for r in batch))
             try:
                 self._migrate_batch(run_id, work, job, batch, plan, collapse)
             finally:
-                self.executor.bytes_in_flight.release(held)
+                ex.bytes_in_flight.release(held)
         self._finish_folder(work, job)
 
     def _migrate_batch(
-        self, run_id: str, work: AccountWork, job: FolderJob, batch: list[ItemRef], plan: FolderPlan, collapse: dict[str, str | None]
+        self, run_id: str, work: AccountWork, job: FolderJob, batch: list[ItemRef], plan: FolderPlan, collapse: _Collapse
     ) -> None:
         """One batch: fetch → map → sanitize → identity → create (exactly once) → commit."""
         source, destination = work.source, work.destination
         assert source is not None and destination is not None and work.sanitizer is not None and work.context is not None
         folder, what = job.source_folder, str(work.pair)
         out = BatchOutcome(work.pair, str(folder), job.folder_key, folder.kind)
-        fetched = self.executor.read(self.executor.source, what, lambda: list(source.fetch(folder, batch)))
+        ex = work.executor
+        fetched = ex.read(ex.source, what, lambda: list(source.fetch(folder, batch)))
         by_id = {item.source_id: item for item in fetched}
         work.sanitizer.prefetch(by_id.values(), self.capabilities)
         to_send: list[Prepared] = []
         for ref in batch:
             item = by_id.get(ref.id)
+            if item is None and ref.id in plan.retried:  # left failed by an earlier run, gone since
+                out.skipped(ref, plan.retried[ref.id], "no longer in the source (deleted or moved since an earlier run); nothing to copy")
+                continue
             if item is None:
                 out.failed(ref, ref.id, "the source could not return this item (deleted or moved since it was listed?)")
                 continue
@@ -312,19 +322,20 @@ class Migrator:
                 out.skipped(ref, prepared.label, prepared.skip_reason or "not supported by the destination")
             elif not self._already_there(work, job, plan, prepared, out, collapse):
                 to_send.append(prepared)
-        results = self.executor.create(
-            what, destination, job.destination_folder, [p.item for p in to_send],  # type: ignore[misc]
+        results = ex.create(
+            what, destination, job.destination_folder, [p.item for p in to_send],
             [p.stamp for p in to_send], use_stamps=self.capabilities.supports_provenance,
         )  # fmt: skip
         for prepared, written in zip(to_send, results):
             if written.status == "created":
                 out.migrated(prepared.ref, prepared.label, written.item_id, written.warnings)
                 if self.duplicate_policy is not DuplicatePolicy.COPY:
-                    collapse[exact_key(prepared)] = collapse.get(exact_key(prepared)) or written.item_id
+                    collapse.created.setdefault(exact_key(prepared), written.item_id or "")
             elif written.status == "ambiguous":
                 out.ambiguous(prepared.ref, prepared.label, written.error or "outcome unknown")
             else:
                 out.failed(prepared.ref, prepared.label, written.error or "refused by the destination")
+        collapse.settle(out)
         self._commit(run_id, work, out)
         log.info("%s: %s: batch of %d: %s", work.pair, folder, len(batch),
                  ", ".join(f"{outcome} {n}" for (_, outcome), n in sorted(out.counts.items())) or "nothing to do")  # fmt: skip
@@ -332,20 +343,13 @@ class Migrator:
 
     def _already_there(
         self, work: AccountWork, job: FolderJob, plan: FolderPlan, prepared: Prepared, out: BatchOutcome,
-        collapse: dict[str, str | None],
+        collapse: _Collapse,
     ) -> bool:  # fmt: skip
         """Whether the item needs no creating: the same content is on the destination from
         elsewhere (each such item matches one source item), or the duplicate policy collapses
         an exact copy of an item created in this folder."""
-        if self.duplicate_policy is not DuplicatePolicy.COPY:
-            key = exact_key(prepared)
-            if key in collapse:
-                if self.duplicate_policy is DuplicatePolicy.SKIP:
-                    out.present(prepared.ref, prepared.label, collapse[key], "an exact copy of another item in this source folder; not copied (duplicate policy: skip)")
-                    return True
-                out.log("duplicate", prepared.label, "an exact copy of another item in this source folder; copied anyway (duplicate policy: report)")
-            else:
-                collapse[key] = None  # the first copy: its destination id follows once created
+        if self.duplicate_policy is not DuplicatePolicy.COPY and collapse.is_copy(exact_key(prepared), prepared, out, self.duplicate_policy):
+            return True
         if prepared.ref.id in plan.repaired or not plan.foreign:
             return False
         candidates = plan.foreign.get(prepared.candidate_key)
@@ -354,8 +358,8 @@ class Migrator:
         destination = work.destination
         assert destination is not None
         wanted = content_fingerprint(prepared.item) if prepared.item is not None else ""
-        full = self.executor.read(
-            self.executor.destination, str(work.pair), lambda: list(destination.fetch_existing(job.destination_folder, candidates))
+        full = work.executor.read(
+            work.executor.destination, str(work.pair), lambda: list(destination.fetch_existing(job.destination_folder, candidates))
         )
         for item in full:
             if item.source_id in candidates and content_fingerprint(item) == wanted:
@@ -371,7 +375,7 @@ class Migrator:
         for event in out.events:
             self._emit(event)
         with work.lock:
-            work.failed += out.counts.get((out.kind, "failed"), 0) + out.counts.get((out.kind, "ambiguous"), 0)
+            work.failed += sum(n for (_, outcome), n in out.counts.items() if outcome in ("failed", "ambiguous"))
 
     def _advance(self, work: AccountWork, items: int, size: int) -> None:
         with work.lock:
@@ -412,6 +416,45 @@ class Migrator:
             dst.close()
         self.state.finish_account(run_id, pair.key, status)
         return status
+
+
+class _Collapse:
+    """Exact copies in one source folder under the SKIP and REPORT policies.
+
+    The first copy is sent; later copies wait for its outcome: recorded as present with its
+    destination id once it is created, or failed (retried by the next run) when it was not.
+    """
+
+    _SKIPPED = "an exact copy of another item in this source folder; not copied (duplicate policy: skip)"
+
+    def __init__(self) -> None:
+        self.created: dict[str, str] = {}  # key -> destination id of the first copy
+        self._pending: set[str] = set()  # first copies sent in the current batch
+        self._waiting: list[tuple[str, Prepared]] = []
+
+    def is_copy(self, key: str, prepared: Prepared, out: BatchOutcome, policy: DuplicatePolicy) -> bool:
+        """Whether ``prepared`` is held back as a copy (SKIP); REPORT logs it and lets it go."""
+        if key not in self.created and key not in self._pending:
+            self._pending.add(key)
+            return False
+        if policy is DuplicatePolicy.REPORT:
+            out.log("duplicate", prepared.label, "an exact copy of another item in this source folder; copied anyway (duplicate policy: report)")
+            return False
+        if key in self.created:
+            out.present(prepared.ref, prepared.label, self.created[key] or None, self._SKIPPED)
+        else:
+            self._waiting.append((key, prepared))
+        return True
+
+    def settle(self, out: BatchOutcome) -> None:
+        """After the batch's creates: the waiting copies follow their first copy's outcome."""
+        for key, prepared in self._waiting:
+            if key in self.created:
+                out.present(prepared.ref, prepared.label, self.created[key] or None, self._SKIPPED)
+            else:
+                out.failed(prepared.ref, prepared.label, "an exact copy of an item that could not be created; the next run tries again")
+        self._waiting.clear()
+        self._pending.clear()
 
 
 def _settle(fut: Future[Any], work: AccountWork) -> None:

@@ -120,38 +120,38 @@ class BatchOutcome:
             self.log(change.kind, label, change.message)
 
     def failed(self, ref: ItemRef, label: str, error: str) -> None:
-        self.count("failed")
+        self.count("failed", kind=ref.item_type)
         self.log("failed", label, error)
         self._map(ref, None, "failed", label)
         self.events.append(ev.ItemFailed(self.pair, self.folder, self.kind, label, error))
 
     def ambiguous(self, ref: ItemRef, label: str, error: str) -> None:
-        self.count("ambiguous")
+        self.count("ambiguous", kind=ref.item_type)
         self.log("ambiguous", label, error)
         self._map(ref, None, "ambiguous", label)
         self.events.append(ev.ItemFailed(self.pair, self.folder, self.kind, label, error))
 
     def skipped(self, ref: ItemRef, label: str, reason: str) -> None:
-        self.count("skipped")
+        self.count("skipped", kind=ref.item_type)
         self.log("skipped", label, reason)
         self._map(ref, None, "skipped", label)
         self.events.append(ev.ItemSkipped(self.pair, self.folder, self.kind, label, reason))
 
     def present(self, ref: ItemRef, label: str, destination_id: str | None, reason: str, fp: str | None = None) -> None:
         """The item is on the destination already and was not created by this migration."""
-        self.count("duplicate")
+        self.count("duplicate", kind=ref.item_type)
         self.log("duplicate", label, reason)
         self._map(ref, destination_id, "present", label, fp)
         self.events.append(ev.DuplicateSkipped(self.pair, self.folder, self.kind, label, reason))
 
     def adopted(self, ref: ItemRef, label: str, destination_id: str, reason: str) -> None:
         """A copy made by an earlier run (found by its stamp) is recorded without creating anything."""
-        self.count("duplicate")
+        self.count("duplicate", kind=ref.item_type)
         self.log("recovered", label, reason)
         self._map(ref, destination_id, "migrated", label)
 
     def migrated(self, ref: ItemRef, label: str, destination_id: str | None, warnings: Iterable[str]) -> None:
-        self.count("migrated")
+        self.count("migrated", kind=ref.item_type)
         self._map(ref, destination_id, "migrated", label)
         for warning in warnings:
             self.log("changed", label, warning)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -191,6 +191,8 @@ class FolderJob:
     sync_state: str | None = None
     #: when this listing started: the next delta lists from here (minus the overlap)
     listed_at: dt.datetime | None = None
+    #: the listing shows every item of the folder (not only what changed since a date or state)
+    complete: bool = False
 
 
 @attrs.define
@@ -209,6 +211,8 @@ class AccountWork:
     error: str | None = None
     cancelled: bool = False
     notices: list[str] = attrs.field(factory=list)
+    #: the run's executor (and with it the run's cancel flag): bound when the account starts
+    executor: Any = None
     lock: threading.Lock = attrs.field(factory=threading.Lock)
 
 
@@ -291,10 +295,16 @@ def prepare_account(
     work.sanitizer = Sanitizer(resolver=resolver, mapping=address_map)
     by_id = {f.folder_id: f for f in executor.read(executor.destination, str(pair), work.destination.folders) if f.folder_id}
     for folder in executor.read(executor.source, str(pair), work.source.folders):
-        if folder.kind not in item_types:
-            continue
         if executor.cancel.is_set():
             raise Cancelled("cancelled")
+        strays: list[ItemRef] | None = None
+        if folder.kind not in item_types:
+            # a folder of a type not migrated may still hold items of a migrated type (a mail
+            # filed in Contacts): those are copied, or skipped with a reason, like any stray item
+            listed_refs = executor.read(executor.source, what, lambda f=folder: list(work.source.list_items(f)))  # type: ignore[union-attr]
+            strays = [r for r in listed_refs if r.item_type in item_types]
+            if not strays:
+                continue
         key = folder.folder_id or str(folder)
         target = _destination_folder(state, executor, work, folder, key, by_id)
         previous = state.folder_state(pair.key, key)
@@ -304,10 +314,17 @@ def prepare_account(
         )  # fmt: skip
         listed_at = dt.datetime.now(dt.timezone.utc)
         folder_since = since
-        if mode == "delta" and previous is not None and previous.watermark is not None:
-            folder_since = previous.watermark - DELTA_OVERLAP
-        refs, sync_state = _list(executor, work, folder, folder_since, mode, previous, caps)
-        work.jobs.append(FolderJob(pair, folder, target, refs, key, sync_state, listed_at))
+        if mode == "delta":
+            # from this folder's own watermark; a folder no earlier migration finished (created
+            # since, or new to the item types) is listed whole: its old mail is new to the destination
+            watermark = previous.watermark if previous is not None else None
+            folder_since = watermark - DELTA_OVERLAP if watermark is not None else None
+        if strays is not None:
+            refs, sync_state, complete = strays, None, True
+        else:
+            refs, sync_state = _list(executor, work, folder, folder_since, mode, previous, caps)
+            complete = folder_since is None and not (mode == "delta" and previous is not None and previous.sync_state)
+        work.jobs.append(FolderJob(pair, folder, target, refs, key, sync_state, listed_at, complete))
         work.items_total += len(refs)
         work.bytes_total += sum(r.size for r in refs)
 
@@ -334,7 +351,7 @@ def _list(
         start: str | None = None
         if mode == "delta" and previous is not None and previous.sync_state:
             start = previous.sync_state
-        if start is not None or (mode == "full" and since is None):
+        if start is not None or since is None:
             try:
                 result = executor.read(executor.source, what, source.sync_items, folder, start)
             except (AccessError, TransientError, Cancelled):
@@ -362,6 +379,8 @@ class FolderPlan:
     #: destination id → the item as listed, for the foreign ones
     foreign_items: dict[str, Item]
     repaired: set[str]
+    #: id → label of items an earlier run left failed or ambiguous that this listing did not show
+    retried: dict[str, str] = attrs.field(factory=dict)
 
 
 def plan_folder(
@@ -375,16 +394,24 @@ def plan_folder(
     what = str(work.pair)
     settled = BatchOutcome(work.pair, str(folder), job.folder_key, folder.kind)
     mappings = {m.source_id: m for m in state.mappings(work.pair.key, job.folder_key)}
-    listed = executor.read(executor.destination, what, lambda: list(destination.existing(job.destination_folder, folder.kind)))
+    kinds = {folder.kind, *(r.item_type for r in job.refs), *(_item_type(m) for m in mappings.values())}
+    listed = destination_items(executor, what, destination, job.destination_folder, kinds)
     present_ids = {item.source_id for item in listed if item.source_id}
     stamps: dict[str, list[str]] = {}
     if caps.supports_provenance and isinstance(destination, SupportsProvenance):
         stamps = executor.read(executor.destination, what, destination.find_stamps, job.destination_folder, None)
     stamped_ids = {i for ids in stamps.values() for i in ids}
     refs = {r.id: r for r in job.refs}
+    retried: dict[str, str] = {}
+    gone = "no longer in the source (deleted or moved since an earlier run); nothing to copy"
     for earlier in mappings.values():  # retry what an earlier run could not settle, even when not listed again
         if earlier.outcome in ("failed", "ambiguous") and earlier.source_id not in refs:
-            refs[earlier.source_id] = ItemRef(earlier.source_id, earlier.size, None, _item_type(earlier))
+            ref = ItemRef(earlier.source_id, earlier.size, None, _item_type(earlier))
+            if job.complete:  # the whole folder was listed: the item is gone
+                settled.skipped(ref, earlier.label or earlier.source_id, gone)
+                continue
+            refs[earlier.source_id] = ref
+            retried[earlier.source_id] = earlier.label or earlier.source_id
     todo: list[ItemRef] = []
     repaired: set[str] = set()
     already = already_bytes = 0
@@ -415,7 +442,19 @@ def plan_folder(
         if item.source_id and item.source_id not in claimed:
             foreign.setdefault(fingerprint(item), []).append(item.source_id)
             foreign_items[item.source_id] = item
-    return FolderPlan(todo, settled, foreign, foreign_items, repaired)
+    return FolderPlan(todo, settled, foreign, foreign_items, repaired, retried)
+
+
+def destination_items(
+    executor: Executor, what: str, destination: DestinationMailbox, folder: Folder, kinds: Iterable[str]
+) -> list[Item]:
+    """The items of a destination folder of each type in ``kinds`` (a folder may hold items of
+    another type than its own: a mail filed in Contacts)."""
+    items: dict[str, Item] = {}
+    for kind in sorted(set(kinds) & set(ALL_ITEM_TYPES)):
+        for item in executor.read(executor.destination, what, lambda k=kind: list(destination.existing(folder, k))):
+            items.setdefault(item.source_id or str(id(item)), item)
+    return list(items.values())
 
 
 def _item_type(m: ItemMapping) -> Any:

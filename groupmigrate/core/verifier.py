@@ -17,8 +17,9 @@ from groupmigrate.accounts import AccountPair
 from groupmigrate.core.executor import Executor
 from groupmigrate.core.identity import item_label, provenance_stamp
 from groupmigrate.core.pipeline import BatchOutcome
+from groupmigrate.core.planner import destination_items
 from groupmigrate.errors import GroupmigrateError
-from groupmigrate.items import Folder, ItemRef
+from groupmigrate.items import Folder, Item, ItemRef
 from groupmigrate.protocols import DestinationMailbox, SourceMailbox, SupportsProvenance
 from groupmigrate.core.state import StateStore
 
@@ -58,8 +59,6 @@ def verify_account(
     by_id = {f.folder_id: f for f in destination_folders if f.folder_id}
     bad = 0
     for folder in executor.read(executor.source, what, src.folders):
-        if folder.kind not in item_types:
-            continue
         key = folder.folder_id or str(folder)
         known = folder_states.get(key)
         target = by_id.get(known.destination_id) if known is not None and known.destination_id else None
@@ -68,7 +67,7 @@ def verify_account(
                 (f for f in destination_folders if (folder.role is not None and f.role == folder.role) or f.path == folder.path),
                 None,
             )
-        bad += _verify_folder(state, executor, run_id, pair, src, dst, folder, key, target, use_stamps)
+        bad += _verify_folder(state, executor, run_id, pair, src, dst, folder, key, target, use_stamps, item_types)
     return "completed" if bad == 0 else "completed_with_errors"
 
 
@@ -83,20 +82,25 @@ def _verify_folder(
     key: str,
     target: Folder | None,
     use_stamps: bool,
+    item_types: tuple[str, ...],
 ) -> int:
     what = str(pair)
     out = BatchOutcome(pair, str(folder), key, folder.kind)
-    refs = executor.read(executor.source, what, lambda: list(src.list_items(folder)))
+    # the items of the migrated types, whatever the folder's own (a mail filed in Contacts)
+    refs = [r for r in executor.read(executor.source, what, lambda: list(src.list_items(folder))) if r.item_type in item_types]
+    if folder.kind not in item_types and not refs:
+        return 0
     mapping = {m.source_id: m for m in state.mappings(pair.key, key)}
-    listed = []
+    listed: list[Item] = []
     stamps: dict[str, list[str]] = {}
     if target is not None:
-        listed = executor.read(executor.destination, what, lambda: list(dst.existing(target, folder.kind)))
+        kinds = {folder.kind, *(r.item_type for r in refs), *(m.item_type for m in mapping.values())} & set(item_types)
+        listed = destination_items(executor, what, dst, target, kinds)
         if use_stamps and isinstance(dst, SupportsProvenance):
             stamps = executor.read(executor.destination, what, dst.find_stamps, target, None)
     on_destination = {item.source_id: item for item in listed if item.source_id}
     accounted: set[str] = set()
-    outcomes: Counter[str] = Counter()
+    outcomes: Counter[tuple[str, str]] = Counter()  # (item type, outcome): strays count as what they are
     unlabelled = []
     missing_labels: dict[str, str] = {}
     for ref in refs:
@@ -104,12 +108,12 @@ def _verify_folder(
         found = [i for i in stamps.get(provenance_stamp(pair.source, ref.id), []) if i in on_destination]
         accounted.update(found)
         if m is not None and m.outcome in ("skipped", "failed", "ambiguous"):
-            outcomes[m.outcome] += 1
+            outcomes[(ref.item_type, m.outcome)] += 1
         elif m is not None and m.destination_id in on_destination:
             accounted.add(m.destination_id)
-            outcomes["migrated" if m.outcome == "migrated" else "present"] += 1
+            outcomes[(ref.item_type, "migrated" if m.outcome == "migrated" else "present")] += 1
         elif found:
-            outcomes["migrated"] += 1
+            outcomes[(ref.item_type, "migrated")] += 1
         elif m is not None and m.label:
             missing_labels[ref.id] = m.label
         else:
@@ -124,7 +128,9 @@ def _verify_folder(
             else "not on the destination; the next run copies it"
         )
         out.log("missing", label, reason)
-    outcomes["missing"] = len(missing_labels)
+    types = {r.id: r.item_type for r in refs}
+    for source_id in missing_labels:
+        outcomes[(types[source_id], "missing")] += 1
     duplicated = 0
     for stamp, ids in stamps.items():
         copies = [i for i in ids if i in on_destination]
@@ -134,10 +140,12 @@ def _verify_folder(
     extra = [item for item_id, item in on_destination.items() if item_id not in accounted]
     for item in extra:
         out.log("extra", item_label(item), "on the destination, but no source item of this folder accounts for it")
-    counts: dict[tuple[str, str], int] = {(folder.kind, "source"): len(refs), (folder.kind, "destination"): len(on_destination)}
-    for outcome, n in outcomes.items():
-        counts[(folder.kind, outcome)] = n
-    counts[(folder.kind, "extra")] = len(extra)
-    counts[(folder.kind, "duplicate")] = duplicated
+    for ref in refs:
+        outcomes[(ref.item_type, "source")] += 1
+    for item in on_destination.values():
+        outcomes[(item.item_type, "destination")] += 1
+    for item in extra:
+        outcomes[(item.item_type, "extra")] += 1
+    counts: dict[tuple[str, str], int] = {(folder.kind, "extra"): 0, (folder.kind, "duplicate"): duplicated, **outcomes}
     state.commit_batch(run_id, pair.key, [], out.entries, counts)
     return len(missing_labels) + duplicated

@@ -82,7 +82,9 @@ for name in sorted(m for m in sys.modules if m == "exchangelib" or m.startswith(
         if isinstance(value, type) and value.__module__ == name:
             for cattr, cvalue in sorted(vars(value).items()):
                 ckey = f"{key}.{cattr}"
-                if cattr in ("__dict__", "__weakref__", "__doc__", "_abc_impl") or ckey in CACHES:
+                # __slotnames__ is copyreg's cache, filled the first time anything copies an
+                # instance (exchangelib copies its own Q objects when they are combined)
+                if cattr in ("__dict__", "__weakref__", "__doc__", "_abc_impl", "__slotnames__") or ckey in CACHES:
                     continue
                 snapshot[ckey] = describe(cvalue)
         else:

@@ -227,7 +227,9 @@ class EWSDestinationMailbox(MailboxBase):
         if pending:
             self._create(folder_id(self._fid(folder)), pending, batch)
         self._after_create(batch.created, batch.results)
-        return [r if r is not None else CreateResult(ok=False, error="no answer", transient=True) for r in batch.results]
+        # an item sent without an answer of its own may have been created: the caller reconciles
+        unanswered = CreateResult(ok=False, error="the server's answer left this item out", maybe_applied=True)
+        return [r if r is not None else unanswered for r in batch.results]
 
     def _create(self, target: Any, pending: list[_Pending], batch: _Batch) -> None:
         """Send ``pending`` in one CreateItem (halving a request refused as a whole); fill ``batch``."""

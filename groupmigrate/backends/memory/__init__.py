@@ -262,7 +262,8 @@ class _DestinationMailbox(_MemoryMailbox):
         self.server._log(self.address, "existing", False)
         self.server._fault("existing", after=False)
         for item in self.server.items(self.address, folder.path):
-            yield attrs.evolve(item, mime=b"") if isinstance(item, Message) else item
+            if item.item_type == item_type:
+                yield attrs.evolve(item, mime=b"") if isinstance(item, Message) else item
 
     def fetch_existing(self, folder: Folder, item_ids: Sequence[str]) -> Iterator[Item]:
         self.server._log(self.address, "fetch_existing", False)
