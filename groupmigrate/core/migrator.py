@@ -25,7 +25,7 @@ from groupmigrate.capabilities import Capabilities
 from groupmigrate.core.dedup import DuplicatePolicy, content_fingerprint
 from groupmigrate.core import planner
 from groupmigrate.core.executor import Cancelled, Executor
-from groupmigrate.core.pipeline import BatchOutcome, Prepared, batches, exact_key, prepare
+from groupmigrate.core.pipeline import BatchOutcome, Collapse, Prepared, batches, exact_key, prepare
 from groupmigrate.core.planner import (
     TRIAL_DAYS, AccountAnalysis, AccountWork, Analysis, CheckResult, FolderJob, FolderPlan,
 )  # fmt: skip
@@ -280,7 +280,7 @@ class Migrator:
         todo_ids = {r.id for r in plan.todo}
         done = [r for r in job.refs if r.id not in todo_ids]
         self._advance(work, len(done), sum(r.size for r in done))
-        collapse = _Collapse()
+        collapse = Collapse()
         caps = self.capabilities
         for batch in batches(plan.todo, caps.max_batch_items, caps.max_batch_bytes):
             if ex.cancel.is_set():
@@ -293,7 +293,7 @@ class Migrator:
         self._finish_folder(work, job)
 
     def _migrate_batch(
-        self, run_id: str, work: AccountWork, job: FolderJob, batch: list[ItemRef], plan: FolderPlan, collapse: _Collapse
+        self, run_id: str, work: AccountWork, job: FolderJob, batch: list[ItemRef], plan: FolderPlan, collapse: Collapse
     ) -> None:
         """One batch: fetch → map → sanitize → identity → create (exactly once) → commit."""
         source, destination = work.source, work.destination
@@ -343,7 +343,7 @@ class Migrator:
 
     def _already_there(
         self, work: AccountWork, job: FolderJob, plan: FolderPlan, prepared: Prepared, out: BatchOutcome,
-        collapse: _Collapse,
+        collapse: Collapse,
     ) -> bool:  # fmt: skip
         """Whether the item needs no creating: the same content is on the destination from
         elsewhere (each such item matches one source item), or the duplicate policy collapses
@@ -416,45 +416,6 @@ class Migrator:
             dst.close()
         self.state.finish_account(run_id, pair.key, status)
         return status
-
-
-class _Collapse:
-    """Exact copies in one source folder under the SKIP and REPORT policies.
-
-    The first copy is sent; later copies wait for its outcome: recorded as present with its
-    destination id once it is created, or failed (retried by the next run) when it was not.
-    """
-
-    _SKIPPED = "an exact copy of another item in this source folder; not copied (duplicate policy: skip)"
-
-    def __init__(self) -> None:
-        self.created: dict[str, str] = {}  # key -> destination id of the first copy
-        self._pending: set[str] = set()  # first copies sent in the current batch
-        self._waiting: list[tuple[str, Prepared]] = []
-
-    def is_copy(self, key: str, prepared: Prepared, out: BatchOutcome, policy: DuplicatePolicy) -> bool:
-        """Whether ``prepared`` is held back as a copy (SKIP); REPORT logs it and lets it go."""
-        if key not in self.created and key not in self._pending:
-            self._pending.add(key)
-            return False
-        if policy is DuplicatePolicy.REPORT:
-            out.log("duplicate", prepared.label, "an exact copy of another item in this source folder; copied anyway (duplicate policy: report)")
-            return False
-        if key in self.created:
-            out.present(prepared.ref, prepared.label, self.created[key] or None, self._SKIPPED)
-        else:
-            self._waiting.append((key, prepared))
-        return True
-
-    def settle(self, out: BatchOutcome) -> None:
-        """After the batch's creates: the waiting copies follow their first copy's outcome."""
-        for key, prepared in self._waiting:
-            if key in self.created:
-                out.present(prepared.ref, prepared.label, self.created[key] or None, self._SKIPPED)
-            else:
-                out.failed(prepared.ref, prepared.label, "an exact copy of an item that could not be created; the next run tries again")
-        self._waiting.clear()
-        self._pending.clear()
 
 
 def _settle(fut: Future[Any], work: AccountWork) -> None:

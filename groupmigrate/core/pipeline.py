@@ -15,7 +15,7 @@ import attrs
 from groupmigrate import events as ev
 from groupmigrate.accounts import AccountPair
 from groupmigrate.capabilities import Capabilities
-from groupmigrate.core.dedup import content_fingerprint, fingerprint
+from groupmigrate.core.dedup import DuplicatePolicy, content_fingerprint, fingerprint
 from groupmigrate.core.identity import item_label, provenance_stamp
 from groupmigrate.items import Contact, Item, ItemRef, ItemType
 from groupmigrate.core.mappers import Change, MapContext, map_item
@@ -23,7 +23,7 @@ from groupmigrate.core.mappers.contacts import fit_to_limits
 from groupmigrate.core.sanitize import Sanitizer
 from groupmigrate.core.state import ItemMapping, LogEntry
 
-__all__ = ["BatchOutcome", "Prepared", "batches", "exact_key", "prepare"]
+__all__ = ["BatchOutcome", "Collapse", "Prepared", "batches", "exact_key", "prepare"]
 
 
 @attrs.frozen
@@ -179,3 +179,42 @@ def batches(refs: Sequence[ItemRef], max_items: int, max_bytes: int) -> Iterator
         size += ref.size
     if batch:
         yield batch
+
+
+class Collapse:
+    """Exact copies in one source folder under the SKIP and REPORT policies.
+
+    The first copy is sent; later copies wait for its outcome: recorded as present with its
+    destination id once it is created, or failed (retried by the next run) when it was not.
+    """
+
+    _SKIPPED = "an exact copy of another item in this source folder; not copied (duplicate policy: skip)"
+
+    def __init__(self) -> None:
+        self.created: dict[str, str] = {}  # key -> destination id of the first copy
+        self._pending: set[str] = set()  # first copies sent in the current batch
+        self._waiting: list[tuple[str, Prepared]] = []
+
+    def is_copy(self, key: str, prepared: Prepared, out: BatchOutcome, policy: DuplicatePolicy) -> bool:
+        """Whether ``prepared`` is held back as a copy (SKIP); REPORT logs it and lets it go."""
+        if key not in self.created and key not in self._pending:
+            self._pending.add(key)
+            return False
+        if policy is DuplicatePolicy.REPORT:
+            out.log("duplicate", prepared.label, "an exact copy of another item in this source folder; copied anyway (duplicate policy: report)")
+            return False
+        if key in self.created:
+            out.present(prepared.ref, prepared.label, self.created[key] or None, self._SKIPPED)
+        else:
+            self._waiting.append((key, prepared))
+        return True
+
+    def settle(self, out: BatchOutcome) -> None:
+        """After the batch's creates: the waiting copies follow their first copy's outcome."""
+        for key, prepared in self._waiting:
+            if key in self.created:
+                out.present(prepared.ref, prepared.label, self.created[key] or None, self._SKIPPED)
+            else:
+                out.failed(prepared.ref, prepared.label, "an exact copy of an item that could not be created; the next run tries again")
+        self._waiting.clear()
+        self._pending.clear()
