@@ -33,6 +33,12 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _seconds(started: dt.datetime | None, finished: dt.datetime | None) -> float | None:
+    if started is None or finished is None:
+        return None
+    return max((finished - started).total_seconds(), 0.0)
+
+
 @attrs.frozen
 class AccountReport:
     """One account pair's outcome.
@@ -61,9 +67,7 @@ class AccountReport:
     @property
     def duration(self) -> float | None:
         """Seconds from the account's start to its finish (``None`` while unfinished)."""
-        if self.started is None or self.finished is None:
-            return None
-        return max((self.finished - self.started).total_seconds(), 0.0)
+        return _seconds(self.started, self.finished)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,9 +152,7 @@ class Report:
     @property
     def duration(self) -> float | None:
         """Seconds from the run's start to its finish (``None`` while it runs)."""
-        if self.started is None or self.finished is None:
-            return None
-        return max((self.finished - self.started).total_seconds(), 0.0)
+        return _seconds(self.started, self.finished)
 
     def to_dict(self) -> dict[str, Any]:
         return {
