@@ -91,6 +91,11 @@ class Backend:
         destination: builds a :class:`~groupmigrate.protocols.Destination` (None: cannot write).
         prepare: checks options together and fills defaults that depend on each other; raises
             :class:`~groupmigrate.errors.ConfigError` with ``key`` set to the option's name.
+        demo: ``demo(role)`` (``"source"`` or ``"destination"``) gives a demo server for
+            ``groupmigrate demo``: an object with ``description``, ``capabilities``,
+            ``add_mailbox(address, password=None)``, ``seed_folder``, ``seed_message(address,
+            path, mime, **fields)``, ``seed_item(address, item)``, ``add_resolvable``,
+            ``write_operations()``, ``endpoint()`` and ``close()`` (None: no demo server).
     """
 
     name: str
@@ -103,6 +108,7 @@ class Backend:
     source: Callable[[Settings], Source] | None = None
     destination: Callable[[Settings], Destination] | None = None
     prepare: Callable[[dict[str, Any], str, Credentials | None], dict[str, Any]] = _no_prepare
+    demo: Callable[[str], Any] | None = None
 
     def settings(self, options: Mapping[str, Any], profile: str | None = None, auth: Credentials | None = None) -> Settings:
         """Check ``options`` against the schema (as a configuration file's values would be) and

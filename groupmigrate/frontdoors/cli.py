@@ -55,11 +55,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="more log output: -v one line per folder and batch, -vv protocol detail")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", parents=[common], help="migrate sample mailboxes between two built-in EWS test servers")
+    demo = sub.add_parser("demo", parents=[common], help="migrate sample mailboxes between two built-in test servers (EWS by default)")
     demo.add_argument("--report", default="report.html", help="where to write the HTML report (default: report.html)")
     demo.add_argument("--state", default=None, help="state file (default: a temporary file)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
+    demo.add_argument("--source", default="ews", metavar="BACKEND",
+                      help="the source's backend (default: ews, an Exchange Online test server); any that offers a demo server")  # fmt: skip
+    demo.add_argument("--destination", default="ews", metavar="BACKEND",
+                      help="the destination's backend (default: ews, a WorkMail test server)")  # fmt: skip
     demo.add_argument("--keep-servers", action="store_true",
                       help="after the demo, keep both test servers up until Ctrl-C and write a configuration for them")  # fmt: skip
     demo.add_argument("--keep-dir", default="groupmigrate-demo", metavar="DIR",
@@ -138,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from groupmigrate.frontdoors.demo import run_demo
 
             return run_demo(report_path=args.report, state_path=args.state, progress=not args.no_progress, as_json=args.json,
-                            keep_servers=args.keep_servers, keep_dir=args.keep_dir)  # fmt: skip
+                            keep_servers=args.keep_servers, keep_dir=args.keep_dir,
+                            source=args.source, destination=args.destination)  # fmt: skip
         if args.command == "report":
             return _report(args)
         if args.command == "runs":

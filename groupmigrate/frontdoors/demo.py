@@ -1,6 +1,9 @@
-"""``groupmigrate demo``: a whole migration between two built-in EWS test servers.
+"""``groupmigrate demo``: a whole migration between two built-in test servers.
 
-An Exchange Online-like source and an Amazon WorkMail-like destination run on loopback; three
+By default an Exchange Online-like source and an Amazon WorkMail-like destination (two EWS
+test servers) run on loopback; ``--source`` / ``--destination`` pick other backends that offer
+a demo server (``memory`` does; a backend of another package offers one through
+``Backend.demo``). Three
 sample mailboxes get every item type, including items that meet the route's limits (an
 oversized attachment, an X500 sender, a bad website URL, an exact copy of a mail, which is
 copied too: the destination mirrors the source). The demo runs
@@ -22,6 +25,8 @@ from typing import Any
 
 from groupmigrate.accounts import AccountPair
 from groupmigrate.auth import BasicAuth, OAuth2ClientCredentials
+from groupmigrate.capabilities import Capabilities
+from groupmigrate.errors import ConfigError
 from groupmigrate.items import (
     Attachment, Attendee, Contact, Event, FlagStatus, Importance, Note, NoteColor, Phone, PostalAddress, Response,
     Sensitivity, ShowAs, Task, TaskStatus,
@@ -59,8 +64,11 @@ def _mail(n: int, user: str, received: dt.datetime, sender: str | None = None, a
     return msg.as_bytes()
 
 
-def seed_mailbox(server: Any, user: str, now: dt.datetime, oversized: bool) -> dict[str, dict[str, int]]:
-    """Put sample items into ``user``'s source mailbox; returns the expected outcome counts."""
+def seed_mailbox(
+    server: Any, user: str, now: dt.datetime, oversized: bool, caps: Capabilities | None = None
+) -> dict[str, dict[str, int]]:
+    """Put sample items into ``user``'s source mailbox; returns the expected outcome counts on
+    a route with capabilities ``caps`` (default: WorkMail's limits)."""
     address = f"{user}@{SOURCE_DOMAIN}"
     server.add_mailbox(address, password=f"{user}-source-password")
     folders = [("Inbox",), ("Inbox", "Projects", "2026"), ("Archiv – Ärger & Öl",), ("Sent Items",)]
@@ -82,7 +90,11 @@ def seed_mailbox(server: Any, user: str, now: dt.datetime, oversized: bool) -> d
     if oversized:
         big = _mail(99, user, now - dt.timedelta(days=1), attachment=b"\0" * BIG_ATTACHMENT)
         server.seed_message(address, ("Inbox",), big, received=now - dt.timedelta(days=1))
-        mail["skipped"] = 1
+        limit = BIG_ATTACHMENT if caps is None else caps.max_attachment_size
+        if limit is not None and BIG_ATTACHMENT >= limit:
+            mail["skipped"] = 1
+        else:
+            mail["migrated"] += 1
     server.add_resolvable(X500_BOB, f"bob@{SOURCE_DOMAIN}")
 
     contacts = [
@@ -151,7 +163,7 @@ def expected_counts(report_counts: dict[str, dict[str, int]], expected: dict[str
 
 def run_demo(
     report_path: str = "report.html", state_path: str | None = None, progress: bool = True, as_json: bool = False,
-    keep_servers: bool = False, keep_dir: str = "groupmigrate-demo",
+    keep_servers: bool = False, keep_dir: str = "groupmigrate-demo", source: str = "ews", destination: str = "ews",
 ) -> int:
     """Run the demo; returns the exit code (0 when the report matches what was seeded).
 
@@ -160,43 +172,35 @@ def run_demo(
     demo's state file, unless ``state_path`` names another), ready for
     ``groupmigrate check/analyze/migrate/verify``.
     """
-    from groupmigrate.backends.ews import EWSDestination, EWSSource
     from groupmigrate.core.migrator import Migrator
-    from groupmigrate.testing import EWSTestServer
 
     out = sys.stderr if as_json else sys.stdout
     began = time.monotonic()
     now = dt.datetime.now(UTC).replace(microsecond=0)
     tmp = tempfile.TemporaryDirectory(prefix="groupmigrate-demo-")
     state = state_path or str(Path(tmp.name) / "migration.db")
+    if keep_servers and (source, destination) != ("ews", "ews"):
+        raise ConfigError("--keep-servers keeps the two EWS test servers: use it with the default backends")
     if keep_servers and state_path is None:
         state = str(_fresh_state(Path(keep_dir)))
-    with EWSTestServer(profile="exchange-online") as source_server, EWSTestServer(profile="workmail") as dest_server:
-        print(f"source (Exchange Online test server):  {source_server.url}", file=out)
-        print(f"destination (WorkMail test server):    {dest_server.url}", file=out)
-        source_server.add_oauth_app(TENANT, CLIENT_ID, "demo-client-secret")
-        dest_server.add_mailbox(f"migration-admin@{DESTINATION_DOMAIN}", password="demo-admin-password")
+    with demo_side(source, "source") as source_side, demo_side(destination, "destination") as dest_side:
+        source_server, dest_server = source_side.server, dest_side.server
+        print(f"source:       {source_side.description}", file=out)
+        print(f"destination:  {dest_side.description}", file=out)
+        route = source_side.capabilities.intersect(dest_side.capabilities)
         expected: dict[str, dict[str, dict[str, int]]] = {}
         pairs = []
         for i, user in enumerate(SAMPLE_USERS):
-            expected[user] = seed_mailbox(source_server, user, now, oversized=i == 0)
-            dest_server.add_mailbox(f"{user}@{DESTINATION_DOMAIN}", password=f"{user}-destination-password")
-            dest_server.grant_impersonation(f"migration-admin@{DESTINATION_DOMAIN}", f"{user}@{DESTINATION_DOMAIN}")
+            expected[user] = seed_mailbox(source_side, user, now, oversized=i == 0, caps=route)
+            dest_side.add_mailbox(f"{user}@{DESTINATION_DOMAIN}", password=f"{user}-destination-password")
             pairs.append(AccountPair(f"{user}@{SOURCE_DOMAIN}", f"{user}@{DESTINATION_DOMAIN}"))
-        source = EWSSource(
-            url=source_server.url, profile="exchange-online", impersonation=True,
-            auth=OAuth2ClientCredentials(TENANT, CLIENT_ID, "demo-client-secret", token_url=source_server.token_url(TENANT)),
-        )  # fmt: skip
-        destination = EWSDestination(
-            url=dest_server.url, profile="workmail", impersonation=True,
-            auth=BasicAuth(f"migration-admin@{DESTINATION_DOMAIN}", "demo-admin-password"),
-        )  # fmt: skip
+        source_endpoint, destination_endpoint = source_side.endpoint(), dest_side.endpoint()
         on_event = None
         if progress:
             from groupmigrate.events import TqdmSink
 
             on_event = TqdmSink(file=out, workers=3)
-        migrator = Migrator(source, destination, state=state, workers=3, on_event=on_event)
+        migrator = Migrator(source_endpoint, destination_endpoint, state=state, workers=3, on_event=on_event)
 
         print("\n== check", file=out)
         checks = migrator.check(pairs)
@@ -221,7 +225,7 @@ def run_demo(
             problems += [f"{acc.pair.source}: {p}" for p in expected_counts(acc.counts, expected[user])]
         if verification.totals().get("missing", 0):
             problems.append(f"verify found {verification.totals()['missing']} item(s) missing on the destination")
-        source_writes = source_server.write_operations()
+        source_writes = source_side.write_operations()
         if source_writes:
             problems.append(f"the source saw {len(source_writes)} write operation(s)")
         if as_json:
@@ -300,3 +304,118 @@ def _keep_serving(source_server: Any, dest_server: Any, pairs: list[AccountPair]
         for signum, handler in previous:
             signal.signal(signum, handler)
     print("stopping the test servers", file=out, flush=True)
+
+
+# --- demo servers, per backend --------------------------------------------------------------------
+
+
+class _EWSSide:
+    """An EWS test server as the demo's source (Exchange Online, app-only OAuth) or destination
+    (WorkMail, an admin who impersonates the mailboxes)."""
+
+    def __init__(self, role: str) -> None:
+        from groupmigrate.testing import EWSTestServer
+
+        self.role = role
+        self.profile = "exchange-online" if role == "source" else "workmail"
+        self.server = EWSTestServer(profile=self.profile)
+        name = "Exchange Online" if role == "source" else "WorkMail"
+        self.description = f"{name} test server {self.server.url}"
+        if role == "source":
+            self.server.add_oauth_app(TENANT, CLIENT_ID, "demo-client-secret")
+        else:
+            self.server.add_mailbox(f"migration-admin@{DESTINATION_DOMAIN}", password="demo-admin-password")
+
+    @property
+    def capabilities(self) -> Capabilities:
+        from groupmigrate.backends.ews import PROFILES
+
+        return PROFILES[self.profile].capabilities
+
+    def __getattr__(self, name: str) -> Any:  # seeding goes to the test server itself
+        return getattr(self.server, name)
+
+    def add_mailbox(self, address: str, password: str | None = None) -> None:
+        self.server.add_mailbox(address, password=password)
+        if self.role == "destination":
+            self.server.grant_impersonation(f"migration-admin@{DESTINATION_DOMAIN}", address)
+
+    def endpoint(self) -> Any:
+        from groupmigrate.backends.ews import EWSDestination, EWSSource
+
+        if self.role == "source":
+            auth = OAuth2ClientCredentials(TENANT, CLIENT_ID, "demo-client-secret", token_url=self.server.token_url(TENANT))
+            return EWSSource(url=self.server.url, profile=self.profile, impersonation=True, auth=auth)
+        admin = BasicAuth(f"migration-admin@{DESTINATION_DOMAIN}", "demo-admin-password")
+        return EWSDestination(url=self.server.url, profile=self.profile, impersonation=True, auth=admin)
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+_ROLE_PATHS = {"contacts": ("Contacts",), "calendar": ("Calendar",), "tasks": ("Tasks",), "notes": ("Notes",), "mail": ("Inbox",)}
+
+
+class _MemorySide:
+    """The in-memory backend as a demo server: the same seeding calls, kept in this process."""
+
+    def __init__(self, role: str) -> None:
+        from groupmigrate.backends.memory import MEMORY_CAPABILITIES, MemoryServer
+
+        self.role = role
+        self.server = MemoryServer()
+        self.capabilities = MEMORY_CAPABILITIES
+        self.description = "in-memory mailboxes (backend memory)"
+
+    def add_mailbox(self, address: str, password: str | None = None) -> None:
+        self.server.add_mailbox(address)
+
+    def seed_folder(self, address: str, path: tuple[str, ...], kind: str = "mail") -> None:
+        self.server.folder(address, path, kind)  # type: ignore[arg-type]
+
+    def seed_message(self, address: str, path: tuple[str, ...], mime: bytes, **fields: Any) -> None:
+        from groupmigrate.items import Message
+
+        received = fields.pop("received", None)
+        self.server.add_item(address, path, Message.from_mime(mime, received=received, **fields), changed=received)
+
+    def seed_item(self, address: str, item: Any) -> None:
+        self.server.add_item(address, _ROLE_PATHS[item.item_type], item)
+
+    def add_resolvable(self, x500: str, smtp: str) -> None:
+        pass  # the memory source resolves no Exchange addresses: the sanitizer logs them
+
+    def write_operations(self) -> list[Any]:
+        return self.server.writes()
+
+    def endpoint(self) -> Any:
+        from groupmigrate.backends.memory import MemoryDestination, MemorySource
+
+        return MemorySource(self.server) if self.role == "source" else MemoryDestination(self.server)
+
+    def close(self) -> None:
+        pass
+
+
+class demo_side:  # noqa: N801 - used as a context manager, like open()
+    """The demo server of backend ``name`` in ``role``: ``ews`` and ``memory`` in this package,
+    or what an installed backend offers as ``Backend.demo(role)``."""
+
+    def __init__(self, name: str, role: str) -> None:
+        from groupmigrate.plugins import get_backend
+
+        backend = get_backend(name)
+        if backend.demo is not None:
+            self.side = backend.demo(role)
+        elif name == "ews":
+            self.side = _EWSSide(role)
+        elif name == "memory":
+            self.side = _MemorySide(role)
+        else:
+            raise ConfigError(f"backend {name!r} offers no demo server", key=f"--{role}")
+
+    def __enter__(self) -> Any:
+        return self.side
+
+    def __exit__(self, *exc: object) -> None:
+        self.side.close()

@@ -257,3 +257,17 @@ def test_a_state_file_in_use_exits_4_and_names_the_holder(servers, tmp_path):
     result = cli("migrate", config, "--no-progress", env=ENV, cwd=tmp_path)
     assert result.returncode in (0, 1), result.stderr[-3000:]
     assert "carol@contoso.com -> carol@example.org" in result.stdout
+
+
+@pytest.mark.parametrize(("source", "destination", "alice_migrated"), [("memory", "memory", 36), ("ews", "memory", 36), ("memory", "ews", 35)])
+def test_demo_runs_between_any_backends_that_offer_a_demo_server(tmp_path, source, destination, alice_migrated):
+    """The oversized mail is skipped only where the destination has WorkMail's attachment limit."""
+    result = cli("demo", "--no-progress", "--source", source, "--destination", destination,
+                 "--report", str(tmp_path / "report.html"), cwd=tmp_path, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "demo OK" in result.stdout and f"alice@contoso.com -> alice@example.org: completed; migrated {alice_migrated}," in result.stdout
+
+
+def test_demo_names_a_backend_without_a_demo_server(tmp_path):
+    result = cli("demo", "--no-progress", "--source", "imap", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2 and "no backend 'imap' is installed" in result.stderr
