@@ -82,7 +82,17 @@ class _Resolver(etree.Resolver):  # type: ignore[misc]
         return None
 
 
+#: libxml2 does not compile schemas that import others (here the ``xml:`` namespace) safely on
+#: several threads at once: one in a few hundred compilations then fails to resolve ``xml:lang``.
+_BUILD_LOCK = threading.Lock()
+
+
 def _build(extra_distinguished: tuple[str, ...]) -> etree.XMLSchema:
+    with _BUILD_LOCK:
+        return _compile(extra_distinguished)
+
+
+def _compile(extra_distinguished: tuple[str, ...]) -> etree.XMLSchema:
     types_bytes = etree.tostring(_patched_types(extra_distinguished))
     parser = etree.XMLParser(no_network=True)
     parser.resolvers.add(_Resolver(types_bytes))
