@@ -57,6 +57,7 @@ def test_a_backend_from_another_package_is_listed_and_migrated_through(site: Pat
     for raw in sent:
         source.add_item("alice@contoso.com", ("Inbox", "Projects"), Message.from_mime(raw))
     source.save()
+    untouched = (tmp_path / "source.mem").read_bytes()
     (tmp_path / "dest" / "alice@example.org").mkdir(parents=True)
     (tmp_path / "accounts.csv").write_text("source,destination\nalice@contoso.com,alice@example.org\n")
     (tmp_path / "migration.toml").write_text(
@@ -67,6 +68,7 @@ def test_a_backend_from_another_package_is_listed_and_migrated_through(site: Pat
     for command in ("check", "analyze", "migrate", "verify"):
         done = cli(site, tmp_path, command, "migration.toml")
         assert done.returncode == 0, f"{command}: {done.stdout}\n{done.stderr}"
+    assert (tmp_path / "source.mem").read_bytes() == untouched  # the source saw no write
     copies = sorted((tmp_path / "dest" / "alice@example.org" / "Inbox" / "Projects").glob("*.eml"))
     assert sorted(p.read_bytes() for p in copies) == sorted(sent)  # every one, byte for byte, none merged
     again = cli(site, tmp_path, "migrate", "migration.toml")
