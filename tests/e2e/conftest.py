@@ -39,6 +39,22 @@ class Route:
         return gm.Migrator(self.source, self.destination, **kwargs)  # type: ignore[arg-type]
 
 
+def route_endpoints(src: EWSTestServer, dst: EWSTestServer, source_profile: str, destination_profile: str) -> tuple[
+    gm.EWSSource, gm.EWSDestination
+]:  # fmt: skip
+    """The source over app-only OAuth (app ``app`` of tenant ``tenant``) and the destination with
+    the ``admin@example.org`` impersonating admin, as the routes of these tests set them up."""
+    source = gm.EWSSource(
+        url=src.url, profile=source_profile, impersonation=True,
+        auth=gm.OAuth2ClientCredentials("tenant", "app", "app-secret-value", token_url=src.token_url("tenant")),
+    )  # fmt: skip
+    destination = gm.EWSDestination(
+        url=dst.url, profile=destination_profile, impersonation=True,
+        auth=gm.BasicAuth("admin@example.org", "admin-password-value"),
+    )  # fmt: skip
+    return source, destination
+
+
 def build_route(
     tmp_path, source_profile: str, destination_profile: str, users=("alice",), oversized=False,
     register: Callable[..., None] | None = None,
@@ -57,14 +73,7 @@ def build_route(
         hashes = {f"{u}@contoso.com": src.content_hash(f"{u}@contoso.com") for u in users}
         if register is not None:
             register(src)
-        source = gm.EWSSource(
-            url=src.url, profile=source_profile, impersonation=True,
-            auth=gm.OAuth2ClientCredentials("tenant", "app", "app-secret-value", token_url=src.token_url("tenant")),
-        )  # fmt: skip
-        destination = gm.EWSDestination(
-            url=dst.url, profile=destination_profile, impersonation=True,
-            auth=gm.BasicAuth("admin@example.org", "admin-password-value"),
-        )  # fmt: skip
+        source, destination = route_endpoints(src, dst, source_profile, destination_profile)
         route = Route(src, dst, source, destination, pairs, expected, str(tmp_path / "migration.db"), hashes, register)
         yield route
         # The source is never modified, whatever the test did.

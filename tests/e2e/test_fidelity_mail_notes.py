@@ -29,6 +29,8 @@ from groupmigrate.items import Message, Note
 from groupmigrate.testing import EWSTestServer
 from groupmigrate.testing.ews.render import set_prop
 
+from .conftest import route_endpoints
+
 UTC = dt.timezone.utc
 SRC, DST = "alice@contoso.com", "alice@example.org"
 PASSWORD = "alice-Pa55-word"
@@ -160,14 +162,7 @@ def migrated(request: pytest.FixtureRequest, tmp_path: Path, register_source: An
         register_source(src)
         before = _read(src, source_profile, SRC, PASSWORD)
         src.clear_operations()
-        source = gm.EWSSource(
-            url=src.url, profile=source_profile, impersonation=True,
-            auth=gm.OAuth2ClientCredentials("tenant", "app", "app-secret-value", token_url=src.token_url("tenant")),
-        )  # fmt: skip
-        destination = gm.EWSDestination(
-            url=dst.url, profile=destination_profile, impersonation=True,
-            auth=gm.BasicAuth("admin@example.org", "admin-password-value"),
-        )  # fmt: skip
+        source, destination = route_endpoints(src, dst, source_profile, destination_profile)
         migrator = gm.Migrator(source, destination, state=str(tmp_path / "state.db"), item_types=("mail", "notes"))
         report = migrator.run([gm.AccountPair(SRC, DST)])
         yield {
