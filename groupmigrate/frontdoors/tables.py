@@ -107,12 +107,6 @@ class Table:
             raise ConfigError(f"must be one of {expected}, not {value!r}", key=self.key(name))
         return value
 
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self._data.get(name, default)
-        if not isinstance(value, bool):
-            raise ConfigError("must be true or false", key=self.key(name))
-        return value
-
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         value = self._data.get(name, default)
         # bool is an int subclass: reject ``workers = true`` explicitly.
