@@ -176,3 +176,28 @@ def test_hidden_folders_are_marked(server: EWSTestServer) -> None:
     hidden = {f.findtext("t:DisplayName", namespaces=NS) for f in root.iterfind(".//t:Folders/*", namespaces=NS)
               if f.findtext("t:ExtendedProperty/t:Value", namespaces=NS) == "true"}
     assert hidden == {"Recipient Cache", "Conversation Action Settings"}
+
+
+def test_schema_compilation_that_loses_the_xml_namespace_import_is_tried_again(monkeypatch):
+    """libxml2 rarely fails to resolve xml:lang while other threads parse; a retry compiles it."""
+    from lxml import etree
+
+    from groupmigrate.testing.ews import schema
+
+    real = schema._compile
+    calls = []
+
+    def flaky(extra):
+        calls.append(extra)
+        if len(calls) == 1:
+            raise etree.XMLSchemaParseError("The QName value '{http://www.w3.org/XML/1998/namespace}lang' does not resolve")
+        return real(extra)
+
+    monkeypatch.setattr(schema, "_compile", flaky)
+    built = schema._build(())
+    assert len(calls) == 2
+    assert built.validate(etree.fromstring(
+        b'<m:GetFolder xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"'
+        b' xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types">'
+        b'<m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>'
+        b'<m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder>'))

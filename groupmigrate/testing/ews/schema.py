@@ -82,14 +82,22 @@ class _Resolver(etree.Resolver):  # type: ignore[misc]
         return None
 
 
-#: libxml2 does not compile schemas that import others (here the ``xml:`` namespace) safely on
-#: several threads at once: one in a few hundred compilations then fails to resolve ``xml:lang``.
+#: libxml2 does not compile schemas that import others (here the ``xml:`` namespace) reliably
+#: while other threads parse: rarely, a compilation fails to resolve ``xml:lang`` although the
+#: import is found. Compilations are serialised, and one that fails that way is tried again.
 _BUILD_LOCK = threading.Lock()
+_BUILD_ATTEMPTS = 4
 
 
 def _build(extra_distinguished: tuple[str, ...]) -> etree.XMLSchema:
     with _BUILD_LOCK:
-        return _compile(extra_distinguished)
+        for attempt in range(1, _BUILD_ATTEMPTS + 1):
+            try:
+                return _compile(extra_distinguished)
+            except etree.XMLSchemaParseError:
+                if attempt == _BUILD_ATTEMPTS:
+                    raise
+    raise AssertionError("unreachable")
 
 
 def _compile(extra_distinguished: tuple[str, ...]) -> etree.XMLSchema:
