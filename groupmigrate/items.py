@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal, Union
 
 import attrs
 
-from groupmigrate.mime import decode_header
+from groupmigrate.mime import MimeContent, decode_header
 from groupmigrate.vocabulary import (
     FlagStatus, Importance, MessageKind, NoteColor, Response, Sensitivity, ShowAs, TaskStatus, _flag_status,
     _importance, _member_of, _message_kind, _note_color, _response, _sensitivity, _show_as, _task_status,
@@ -184,7 +184,9 @@ class Message:
 
     item_type: ClassVar[ItemType] = "mail"
 
-    mime: bytes = attrs.field(default=b"")
+    #: the MIME as it arrived (see :attr:`mime` and :attr:`content`); ``Message(mime=...)``
+    #: takes raw bytes or a :class:`~groupmigrate.mime.MimeContent`
+    _mime: MimeContent = attrs.field(default=b"", converter=MimeContent.of, alias="mime")
     is_read: bool = False
     flag: FlagStatus = attrs.field(default=FlagStatus.NONE, converter=_flag_status, validator=_member_of(FlagStatus))
     categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
@@ -217,14 +219,27 @@ class Message:
     def __attrs_post_init__(self) -> None:
         if self.flag_start is not None and self.flag_due is not None and self.flag_due < self.flag_start:
             raise ValueError(f"Message.flag_due: {self.flag_due} is before flag_start {self.flag_start}")
-        if not self.size and self.mime:
-            object.__setattr__(self, "size", len(self.mime))
+        if not self.size and self._mime:
+            object.__setattr__(self, "size", self._mime.size)
+
+    @property
+    def mime(self) -> bytes:
+        """The raw MIME bytes. Decoded on each access when the MIME arrived as base64 text:
+        code on the copying path reads :attr:`content` instead."""
+        return self._mime.raw()
+
+    @property
+    def content(self) -> MimeContent:
+        """The MIME as it arrived, readable without decoding it whole (size, header block)."""
+        return self._mime
 
     @classmethod
-    def from_mime(cls, mime: bytes, **kwargs: object) -> Message:
-        """Build a message from raw MIME, taking Message-ID, subject, sender and date from its headers."""
+    def from_mime(cls, mime: bytes | MimeContent, **kwargs: object) -> Message:
+        """Build a message from MIME (raw bytes, or as a server sent it), taking Message-ID,
+        subject, sender and date from its headers."""
+        content = MimeContent.of(mime)
         # Only the header block is parsed: a 20 MB message costs no more than a 2 KB one here.
-        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(_header_block(mime))
+        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(content.header_block())
         values: dict[str, object] = {}
         if headers.get("Message-ID"):
             values["message_id"] = str(headers["Message-ID"]).strip()
@@ -240,26 +255,19 @@ class Message:
             except (TypeError, ValueError, IndexError):
                 pass
         values.update(kwargs)
-        return cls(mime=mime, **values)  # type: ignore[arg-type]
+        return cls(mime=content, **values)  # type: ignore[arg-type]
 
     @property
     def attachment_bytes(self) -> int:
         """Total size of the attachments in the MIME, as decoded bytes (0 when none)."""
         from groupmigrate.mime import attachment_sizes
 
-        return sum(attachment_sizes(self.mime))
+        if not self._mime:
+            return 0
+        return sum(attachment_sizes(self._mime.raw()))
 
     def __repr__(self) -> str:
         return f"Message(subject={self.subject!r}, message_id={self.message_id!r}, size={self.size})"
-
-
-def _header_block(mime: bytes) -> bytes:
-    """The header block of a message, up to and including the first empty line."""
-    crlf = mime.find(b"\r\n\r\n")
-    lf = mime.find(b"\n\n", 0, crlf if crlf >= 0 else len(mime))
-    if lf >= 0:
-        return mime[: lf + 2]
-    return mime[: crlf + 4] if crlf >= 0 else mime
 
 
 @attrs.frozen

@@ -1,7 +1,9 @@
-"""Small, tolerant helpers over raw MIME bytes and bodies (never rewrite a message)."""
+"""MIME as it travels (:class:`MimeContent`) and small, tolerant helpers over raw MIME bytes
+and bodies (never rewrite a message)."""
 
 from __future__ import annotations
 
+import binascii
 import email.header
 import email.parser
 import email.policy
@@ -9,11 +11,139 @@ import html
 import re
 from collections.abc import Iterator
 
-__all__ = ["attachment_sizes", "decode_header", "html_to_text"]
+__all__ = ["MimeContent", "attachment_sizes", "decode_base64", "decode_header", "html_to_text"]
 
 _HTML_DROP = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _HTML_BREAK = re.compile(r"<(?:br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECASE)
 _HTML_TAG = re.compile(r"<[^>]*>")
+
+
+_WHITESPACE = ("\r", "\n", " ", "\t")
+
+
+def decode_base64(text: str) -> bytes:
+    """The bytes of a whitespace-free, padded base64 text (the one place MIME is decoded)."""
+    return binascii.a2b_base64(text)
+
+
+class MimeContent:
+    """A message's MIME, held the way it arrived: raw bytes, or the base64 text a server sent.
+
+    A message read from an EWS server arrives as base64 text and, when nothing in it needs
+    changing, leaves for the destination as that same text: its body is never decoded, hashed
+    or encoded again. What the library needs to know about it is read without decoding the
+    whole: :attr:`size` comes from the text's length and :meth:`header_block` decodes only as
+    much of the start as holds the header block. :meth:`raw` decodes (each time it is called:
+    the decoded bytes are not kept, so a big message is held once, as text).
+    """
+
+    __slots__ = ("_raw", "_text")
+
+    def __init__(self, raw: bytes | None = None, *, base64: str | None = None) -> None:
+        if (raw is None) == (base64 is None):
+            raise TypeError("MimeContent takes either raw bytes or base64 text")
+        if base64 is not None:
+            if not isinstance(base64, str):
+                raise TypeError(f"MimeContent base64 text must be str, not {type(base64).__name__}")
+            if any(ws in base64 for ws in _WHITESPACE):
+                base64 = "".join(base64.split())
+            if len(base64) % 4:
+                base64 += "=" * (-len(base64) % 4)
+        elif not isinstance(raw, bytes):
+            raw = bytes(raw)  # bytearray, memoryview
+        self._raw = raw
+        self._text = base64
+
+    @classmethod
+    def of(cls, value: object) -> MimeContent:
+        """``value`` as a MimeContent (itself, or raw bytes wrapped)."""
+        if isinstance(value, MimeContent):
+            return value
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return cls(bytes(value))
+        if value is None:
+            return cls(b"")
+        raise TypeError(f"MIME must be bytes or MimeContent, not {type(value).__name__}")
+
+    @classmethod
+    def from_base64(cls, text: str) -> MimeContent:
+        """The MIME whose base64 encoding is ``text`` (line breaks and missing padding allowed)."""
+        return cls(base64=text)
+
+    @property
+    def is_encoded(self) -> bool:
+        """Whether the MIME is held as base64 text (as it arrived)."""
+        return self._text is not None
+
+    @property
+    def size(self) -> int:
+        """The size of the raw MIME in bytes (computed, never decoded)."""
+        if self._raw is not None:
+            return len(self._raw)
+        text = self._text or ""
+        return len(text) // 4 * 3 - (len(text) - len(text.rstrip("=")) if text.endswith("=") else 0)
+
+    def raw(self) -> bytes:
+        """The raw MIME bytes (decoded now when held as text)."""
+        if self._raw is not None:
+            return self._raw
+        return decode_base64(self._text or "")
+
+    def base64(self) -> str:
+        """The base64 text of the MIME, without line breaks (encoded now when held as bytes)."""
+        if self._text is not None:
+            return self._text
+        return binascii.b2a_base64(self._raw or b"", newline=False).decode("ascii")
+
+    def head(self, size: int) -> bytes:
+        """The first ``size`` raw bytes (or fewer), decoding only what they need."""
+        if self._raw is not None:
+            return self._raw[:size]
+        text = self._text or ""
+        return decode_base64(text[: -(-size // 3) * 4])[:size]
+
+    def header_block(self) -> bytes:
+        """The header block, up to and including the first empty line (all of it when none)."""
+        want = 6144
+        while True:
+            head = self.head(want)
+            block = _header_block(head)
+            if len(block) < len(head) or len(head) < want:
+                return block
+            want *= 4
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (bytes, bytearray)):
+            other = MimeContent(bytes(other))
+        if not isinstance(other, MimeContent):
+            return NotImplemented
+        if self.size != other.size:
+            return False
+        if self._text is not None and other._text is not None:
+            return self._text == other._text
+        return self.raw() == other.raw()
+
+    def __hash__(self) -> int:
+        return hash(self.base64())
+
+    def __repr__(self) -> str:
+        held = "base64" if self._text is not None else "raw"
+        return f"MimeContent({self.size} bytes, {held})"
+
+
+def _header_block(mime: bytes) -> bytes:
+    """The header block of a message, up to and including the first empty line."""
+    crlf = mime.find(b"\r\n\r\n")
+    lf = mime.find(b"\n\n", 0, crlf if crlf >= 0 else len(mime))
+    if lf >= 0:
+        return mime[: lf + 2]
+    return mime[: crlf + 4] if crlf >= 0 else mime
 
 
 def html_to_text(value: str) -> str:

@@ -174,14 +174,14 @@ class _HeaderSource:
     """The MIME headers of a message, parsed only if a property is missing."""
 
     def __init__(self, message: Message) -> None:
-        self._mime = message.mime
+        self._mime = message.content
         self._parsed: email.message.Message | None = None
 
     def get(self, name: str) -> str | None:
         if not self._mime:
             return None
         if self._parsed is None:
-            self._parsed = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(self._mime)
+            self._parsed = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(self._mime.header_block())
         value = self._parsed.get(name)
         return None if value is None else str(value)
 
@@ -260,7 +260,7 @@ def content_fingerprint(item: Item) -> str:
     stores it (text collapsed, HTML compared as text, phone numbers as digits).
     """
     if isinstance(item, Message):
-        if not item.mime:
+        if not item.content:
             return fingerprint(item) + ":nomime"
         return _digest("mail", "content", *_mail_content(item.mime))
     if isinstance(item, Contact):

@@ -40,8 +40,8 @@ def item_label(item: Item) -> str:
     """
     parts: list[str] = []
     if isinstance(item, Message):
-        if item.mime and (item.subject is None or item.sender is None):
-            item = Message.from_mime(item.mime, source_id=item.source_id)  # the header block only
+        if item.content and (item.subject is None or item.sender is None):
+            item = Message.from_mime(item.content, source_id=item.source_id)  # the header block only
         parts = [f'"{item.subject}"' if item.subject else "(no subject)"]
         if item.sender:
             parts.append(f"from {item.sender}")

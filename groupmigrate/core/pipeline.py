@@ -17,7 +17,7 @@ from groupmigrate.accounts import AccountPair
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.core.dedup import DuplicatePolicy, content_fingerprint, fingerprint
 from groupmigrate.core.identity import item_label, provenance_stamp
-from groupmigrate.items import Contact, Item, ItemRef, ItemType
+from groupmigrate.items import Contact, Item, ItemRef, ItemType, Message
 from groupmigrate.core.mappers import Change, MapContext, map_item
 from groupmigrate.core.mappers.contacts import fit_to_limits
 from groupmigrate.core.sanitize import Sanitizer
@@ -161,8 +161,10 @@ class BatchOutcome:
 def exact_key(prepared: Prepared) -> str:
     """Byte-identical content: the MIME itself for mail, every field for other items."""
     item = prepared.item
-    if item is not None and getattr(item, "mime", None):
-        return hashlib.blake2b(item.mime, digest_size=16).hexdigest()  # type: ignore[union-attr]
+    if isinstance(item, Message) and item.content:
+        content = item.content  # hashed as held: items of one source arrive alike
+        data = content.base64().encode("ascii") if content.is_encoded else content.raw()
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
     return repr(attrs.evolve(item, source_id=None)) if item is not None else prepared.ref.id
 
 

@@ -47,7 +47,7 @@ from exchangelib.items import (
 from exchangelib.properties import ExtendedFieldURI, Fields
 from exchangelib.util import TNS, get_xml_attr
 
-from groupmigrate.backends.ews.fixes import ews_datetime, retyped, with_fractional_times
+from groupmigrate.backends.ews.fixes import PassThroughMimeField, ews_datetime, retyped, with_fractional_times
 
 __all__ = [
     "FOLDER_HIDDEN",
@@ -307,6 +307,9 @@ def _fields_with_extras(base: Fields, extras: list[Field]) -> Fields:
     """A copy of ``base`` with fractional timestamps, ItemClass writable and ``extras`` where EWS
     expects extended properties."""
     fields = _fractional(base)
+    mime = fields.index_by_name("mime_content")
+    fields[mime] = retyped(fields[mime], PassThroughMimeField)
+    fields._dict["mime_content"] = fields[mime]
     index = fields.index_by_name("item_class")
     fields[index] = CharField("item_class", field_uri="item:ItemClass")
     fields._dict["item_class"] = fields[index]

@@ -53,7 +53,7 @@ def notice_once(ctx: MapContext, key: str, change: Change) -> list[Change]:
 
 def unsupported_fields(item: Item, caps: Capabilities, ctx: MapContext, also: Iterable[str] = ()) -> list[str]:
     """The attributes of ``item`` the route cannot store: ``also`` plus those the context names."""
-    names = [f.name for f in attrs.fields(type(item)) if f.name not in _NEVER_DROPPED]
+    names = [f.alias for f in attrs.fields(type(item)) if f.alias not in _NEVER_DROPPED]
     wanted = set(also)
     return [n for n in names if n in wanted or ctx.is_unsupported(item.item_type, n, caps)]
 

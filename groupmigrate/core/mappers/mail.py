@@ -35,7 +35,7 @@ def map_message(message: Message, caps: Capabilities, ctx: MapContext) -> MapRes
 def _attachment_limit(message: Message, limit: int | None) -> str | None:
     # Decoded attachments are never larger than the encoded MIME around them, so a message
     # smaller than the limit cannot reach it: most messages are never parsed here.
-    if limit is None or len(message.mime) < limit:
+    if limit is None or message.content.size < limit:
         return None
     total = message.attachment_bytes
     if total < limit:

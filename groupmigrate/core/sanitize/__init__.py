@@ -252,7 +252,9 @@ class Sanitizer:
     # -- message headers ---------------------------------------------------------------------
 
     def _message(self, message: Message) -> tuple[Item, list[Change]]:
-        block = HeaderBlock.parse(message.mime)
+        # Only the header block is read; the body is decoded only when a header changes.
+        head = message.content.header_block()
+        block = HeaderBlock.parse(head)
         changes: list[Change] = []
         fields: list[bytes] = []
         for field in block.fields:
@@ -267,9 +269,9 @@ class Sanitizer:
         if not changes:
             return message, []
         block.fields = fields
-        mime = block.join()
+        mime = block.join() + message.content.raw()[len(head) :]
         updates: dict[str, Any] = {"mime": mime}
-        if message.size == len(message.mime):
+        if message.size == message.content.size:
             updates["size"] = len(mime)
         if message.sender and is_x500(_angle_or_bare(message.sender)):
             updates["sender"] = self._sender(message.sender)
@@ -330,8 +332,8 @@ def _found_addresses(item: Item, caps: Capabilities) -> Iterator[str]:
         yield from (a.address for a in item.attendees)
         for exception in item.exceptions:
             yield from _found_addresses(exception, caps)
-    elif isinstance(item, Message) and caps.rejects_x500_addresses and item.mime:
-        block = HeaderBlock.parse(item.mime)
+    elif isinstance(item, Message) and caps.rejects_x500_addresses and item.content:
+        block = HeaderBlock.parse(item.content.header_block())
         for field in block.fields:
             if HeaderBlock.name_of(field).lower() in _HEADER_SET:
                 yield from (_angle_or_bare(e) for e in split_addresses(HeaderBlock.value_of(field)))

@@ -20,6 +20,7 @@ from groupmigrate.backends.ews.convert.common import categories, ews_categories,
 from groupmigrate.backends.ews.convert.vocabulary import FLAG_STATUS, IMPORTANCE, MESSAGE_KIND, SENSITIVITY
 from groupmigrate.backends.ews.models import FLAG_VALUES, MSGFLAG_READ, MailItem
 from groupmigrate.items import FlagStatus, Importance, Message, Sensitivity
+from groupmigrate.mime import MimeContent
 
 __all__ = ["FIELDS", "LIGHT_FIELDS", "to_ews", "to_neutral", "light_to_neutral"]
 
@@ -42,7 +43,7 @@ def _flag(number: Any) -> FlagStatus:
 
 def to_neutral(item: Any, item_id: str) -> Message:
     """A neutral message from a fetched exchangelib message (MIME included)."""
-    mime: bytes = item.mime_content or b""
+    mime = MimeContent.of(item.mime_content)
     message = Message.from_mime(
         mime,
         is_read=bool(item.is_read),
@@ -50,7 +51,7 @@ def to_neutral(item: Any, item_id: str) -> Message:
         categories=categories(item.categories),
         importance=IMPORTANCE.from_ews(item.importance, Importance.NORMAL),
         received=utc(item.datetime_received),
-        size=item.size or len(mime),
+        size=item.size or mime.size,
         kind=MESSAGE_KIND.from_ews(item.item_class),
         sensitivity=SENSITIVITY.from_ews(getattr(item, "sensitivity", None), Sensitivity.NORMAL),
         flag_start=utc(getattr(item, "flag_start", None)),
@@ -92,7 +93,7 @@ def light_to_neutral(item: Any, item_id: str) -> Message:
 def to_ews(message: Message) -> tuple[MailItem, list[str]]:
     """An exchangelib message to create from a neutral one (never sent: SaveOnly is the caller's job)."""
     item = MailItem(
-        mime_content=message.mime,
+        mime_content=message.content,
         is_read=message.is_read,
         categories=ews_categories(message.categories),
         importance=IMPORTANCE.to_ews(message.importance),
