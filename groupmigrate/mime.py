@@ -18,10 +18,10 @@ _HTML_BREAK = re.compile(r"<(?:br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECA
 _HTML_TAG = re.compile(r"<[^>]*>")
 
 
-_WHITESPACE = ("\r", "\n", " ", "\t")
+_WHITESPACE = (b"\r", b"\n", b" ", b"\t")
 
 
-def decode_base64(text: str) -> bytes:
+def decode_base64(text: bytes) -> bytes:
     """The bytes of a whitespace-free, padded base64 text (the one place MIME is decoded)."""
     return binascii.a2b_base64(text)
 
@@ -39,20 +39,28 @@ class MimeContent:
 
     __slots__ = ("_raw", "_text")
 
-    def __init__(self, raw: bytes | None = None, *, base64: str | None = None) -> None:
+    def __init__(self, raw: bytes | None = None, *, base64: bytes | str | None = None) -> None:
         if (raw is None) == (base64 is None):
             raise TypeError("MimeContent takes either raw bytes or base64 text")
+        text: bytes | None = None
         if base64 is not None:
-            if not isinstance(base64, str):
-                raise TypeError(f"MimeContent base64 text must be str, not {type(base64).__name__}")
-            if any(ws in base64 for ws in _WHITESPACE):
-                base64 = "".join(base64.split())
-            if len(base64) % 4:
-                base64 += "=" * (-len(base64) % 4)
+            if isinstance(base64, str):
+                try:
+                    text = base64.encode("ascii")
+                except UnicodeEncodeError:
+                    raise ValueError("MIME base64 text holds a character that is not ASCII") from None
+            elif isinstance(base64, (bytes, bytearray, memoryview)):
+                text = bytes(base64)
+            else:
+                raise TypeError(f"MimeContent base64 text must be bytes or str, not {type(base64).__name__}")
+            if any(ws in text for ws in _WHITESPACE):
+                text = b"".join(text.split())
+            if len(text) % 4:
+                text += b"=" * (-len(text) % 4)
         elif not isinstance(raw, bytes):
             raw = bytes(raw)  # bytearray, memoryview
         self._raw = raw
-        self._text = base64
+        self._text = text
 
     @classmethod
     def of(cls, value: object) -> MimeContent:
@@ -66,7 +74,7 @@ class MimeContent:
         raise TypeError(f"MIME must be bytes or MimeContent, not {type(value).__name__}")
 
     @classmethod
-    def from_base64(cls, text: str) -> MimeContent:
+    def from_base64(cls, text: bytes | str) -> MimeContent:
         """The MIME whose base64 encoding is ``text`` (line breaks and missing padding allowed)."""
         return cls(base64=text)
 
@@ -80,26 +88,27 @@ class MimeContent:
         """The size of the raw MIME in bytes (computed, never decoded)."""
         if self._raw is not None:
             return len(self._raw)
-        text = self._text or ""
-        return len(text) // 4 * 3 - (len(text) - len(text.rstrip("=")) if text.endswith("=") else 0)
+        text = self._text or b""
+        padding = 2 if text.endswith(b"==") else 1 if text.endswith(b"=") else 0
+        return len(text) // 4 * 3 - padding
 
     def raw(self) -> bytes:
         """The raw MIME bytes (decoded now when held as text)."""
         if self._raw is not None:
             return self._raw
-        return decode_base64(self._text or "")
+        return decode_base64(self._text or b"")
 
-    def base64(self) -> str:
-        """The base64 text of the MIME, without line breaks (encoded now when held as bytes)."""
+    def base64(self) -> bytes:
+        """The base64 text of the MIME (ASCII bytes, no line breaks; encoded now when held raw)."""
         if self._text is not None:
             return self._text
-        return binascii.b2a_base64(self._raw or b"", newline=False).decode("ascii")
+        return binascii.b2a_base64(self._raw or b"", newline=False)
 
     def head(self, size: int) -> bytes:
         """The first ``size`` raw bytes (or fewer), decoding only what they need."""
         if self._raw is not None:
             return self._raw[:size]
-        text = self._text or ""
+        text = self._text or b""
         return decode_base64(text[: -(-size // 3) * 4])[:size]
 
     def header_block(self) -> bytes:

@@ -163,7 +163,7 @@ def exact_key(prepared: Prepared) -> str:
     item = prepared.item
     if isinstance(item, Message) and item.content:
         content = item.content  # hashed as held: items of one source arrive alike
-        data = content.base64().encode("ascii") if content.is_encoded else content.raw()
+        data = content.base64() if content.is_encoded else content.raw()
         return hashlib.blake2b(data, digest_size=16).hexdigest()
     return repr(attrs.evolve(item, source_id=None)) if item is not None else prepared.ref.id
 

@@ -21,11 +21,7 @@ gets exchangelib exactly as shipped. What is changed for this backend's connecti
   refuses to POST any EWS operation that is not on this list of reads and raises
   :class:`~groupmigrate.errors.SourceIsReadOnly`, whatever path the request took through
   exchangelib.
-* **MIME passed through as base64 text** (:class:`PassThroughMimeField`). exchangelib decodes
-  every MimeContent it reads and encodes (and scans with a regular expression) every one it
-  writes; a migration that copies a message unchanged needs neither. Our item models read
-  MimeContent into a :class:`~groupmigrate.mime.MimeContent` holding the text as the server
-  sent it, and write one back as that text.
+* **MIME passed through as base64 text**: see :mod:`.mimewire`.
 * **No secrets in exchangelib's DEBUG log** (:class:`MaskingSession`). exchangelib logs the
   headers of the request a response answers, which hold ``Authorization: Basic ...`` or a
   bearer token. Our sessions mask those headers on the finished exchange, before exchangelib
@@ -41,18 +37,8 @@ from typing import Any
 
 import requests
 from exchangelib.ewsdatetime import UTC, EWSDateTime
-from exchangelib.fields import (
-    DateOrDateTimeField,
-    DateTimeBackedDateField,
-    DateTimeField,
-    EWSElementField,
-    Field,
-    MimeContentField,
-)
+from exchangelib.fields import DateOrDateTimeField, DateTimeBackedDateField, DateTimeField, EWSElementField, Field
 from exchangelib.properties import Fields
-from exchangelib.util import create_element, get_xml_attr
-
-from groupmigrate.mime import MimeContent
 
 __all__ = [
     "CHUNK_SIZE",
@@ -61,7 +47,6 @@ __all__ = [
     "FractionalDateTimeBackedDateField",
     "FractionalDateTimeField",
     "MaskingSession",
-    "PassThroughMimeField",
     "ews_datetime",
     "fractional_reader",
     "large_chunk_hook",
@@ -246,34 +231,7 @@ def retyped(field: Field, cls: type) -> Field:
     return copied
 
 
-# --- 3. MIME passed through as base64 text ------------------------------------------------
-
-
-class PassThroughMimeField(MimeContentField):  # type: ignore[misc]
-    """exchangelib's MimeContentField, holding the MIME as the base64 text on the wire.
-
-    Reads give a :class:`~groupmigrate.mime.MimeContent` (nothing decoded); writes take one
-    (or raw bytes) and send its base64 text as it is.
-    """
-
-    value_cls = MimeContent
-
-    def clean(self, value: Any, version: Any = None) -> Any:
-        if isinstance(value, (bytes, bytearray)):
-            value = MimeContent(bytes(value))
-        return super().clean(value, version=version)
-
-    def from_xml(self, elem: Any, account: Any) -> Any:
-        text = get_xml_attr(elem, self.response_tag())
-        return MimeContent.from_base64(text) if text else self.default
-
-    def to_xml(self, value: Any, version: Any) -> Any:
-        element = create_element(self.request_tag())
-        element.text = MimeContent.of(value).base64()  # base64 holds no character XML escapes
-        return element
-
-
-# --- 4. no secrets in exchangelib's log --------------------------------------------------
+# --- 3. no secrets in exchangelib's log --------------------------------------------------
 
 _MASK = "********"
 _SECRET_REQUEST_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")

@@ -47,7 +47,8 @@ from exchangelib.items import (
 from exchangelib.properties import ExtendedFieldURI, Fields
 from exchangelib.util import TNS, get_xml_attr
 
-from groupmigrate.backends.ews.fixes import PassThroughMimeField, ews_datetime, retyped, with_fractional_times
+from groupmigrate.backends.ews.fixes import ews_datetime, retyped, with_fractional_times
+from groupmigrate.backends.ews.mimewire import PassThroughMimeField
 
 __all__ = [
     "FOLDER_HIDDEN",

@@ -37,6 +37,7 @@ from exchangelib.services import (
 )
 from exchangelib.util import MNS, TNS, add_xml_child, create_element, xml_text_to_value
 
+from groupmigrate.backends.ews.mimewire import MimeCutter, MimeSplicer
 from groupmigrate.backends.ews.models import (
     ATTACHMENT_MODELS,
     ITEM_MODELS,
@@ -246,8 +247,9 @@ class FindItems(FindItem):  # type: ignore[misc]
 
 
 @_back_off_aware
-class GetItems(GetItem):  # type: ignore[misc]
-    """GetItem with every per-item error returned in place, our models, and an optional BodyType."""
+class GetItems(MimeCutter, GetItem):  # type: ignore[misc]
+    """GetItem with every per-item error returned in place, our models, an optional BodyType,
+    and MIME read off the wire without parsing (:mod:`.mimewire`)."""
 
     ERRORS_TO_CATCH_IN_RESPONSE = _CATCH_ALL
 
@@ -278,8 +280,9 @@ class GetAttachments(GetAttachment):  # type: ignore[misc]
 
 
 @_back_off_aware
-class AnyErrorCreateItem(CreateItem):  # type: ignore[misc]
-    """CreateItem into a folder id, every per-item error returned in place.
+class AnyErrorCreateItem(MimeSplicer, CreateItem):  # type: ignore[misc]
+    """CreateItem into a folder id, every per-item error returned in place, MIME spliced into
+    the serialized request (:mod:`.mimewire`).
 
     exchangelib's ``call()`` wants a folder object of the same account; a plain FolderId is
     enough for the request.
