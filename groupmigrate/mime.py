@@ -18,7 +18,7 @@ _HTML_BREAK = re.compile(r"<(?:br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECA
 _HTML_TAG = re.compile(r"<[^>]*>")
 
 
-_WHITESPACE = (b"\r", b"\n", b" ", b"\t")
+_LINE_BREAKS = (b"\n", b"\r")
 
 
 def decode_base64(text: bytes) -> bytes:
@@ -53,7 +53,7 @@ class MimeContent:
                 text = bytes(base64)
             else:
                 raise TypeError(f"MimeContent base64 text must be bytes or str, not {type(base64).__name__}")
-            if any(ws in text for ws in _WHITESPACE):
+            if any(brk in text for brk in _LINE_BREAKS):
                 text = b"".join(text.split())
             if len(text) % 4:
                 text += b"=" * (-len(text) % 4)
@@ -75,7 +75,8 @@ class MimeContent:
 
     @classmethod
     def from_base64(cls, text: bytes | str) -> MimeContent:
-        """The MIME whose base64 encoding is ``text`` (line breaks and missing padding allowed)."""
+        """The MIME whose base64 encoding is ``text`` (line breaks and missing padding allowed;
+        no other white space)."""
         return cls(base64=text)
 
     @property

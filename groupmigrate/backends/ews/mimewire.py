@@ -66,11 +66,10 @@ def cut_mime(body: bytes) -> tuple[bytes, dict[bytes, bytes]]:
         text_end = body.find(b"<", text_start)
         if text_end < 0:
             break
-        text = body[text_start:text_end]
-        if b"&" in text or b"]]>" in text:
-            continue  # not plain base64: the parser reads it
+        if body[text_end + 1 : text_end + 2] != b"/" or body.find(b"&", text_start, text_end) >= 0:
+            continue  # not plain base64 (an entity, a CDATA section): the parser reads it
         marker = _marker(serial, len(texts))
-        texts[marker] = text
+        texts[marker] = body[text_start:text_end]
         parts += (body[position:text_start], marker)
         position = search = text_end
     if not texts:
