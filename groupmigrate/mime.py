@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import binascii
 import email.header
+import mmap
 import email.parser
 import email.policy
 import html
@@ -39,11 +40,18 @@ class MimeContent:
 
     __slots__ = ("_raw", "_text")
 
-    def __init__(self, raw: bytes | None = None, *, base64: bytes | str | None = None) -> None:
+    def __init__(self, raw: bytes | None = None, *, base64: bytes | str | mmap.mmap | None = None) -> None:
         if (raw is None) == (base64 is None):
             raise TypeError("MimeContent takes either raw bytes or base64 text")
-        text: bytes | None = None
-        if base64 is not None:
+        text: bytes | mmap.mmap | None = None
+        if isinstance(base64, mmap.mmap):
+            # a big text in memory of its own (see groupmigrate.backends.ews.mimewire)
+            text = base64
+            if text.find(b"\n") >= 0 or text.find(b"\r") >= 0 or len(text) % 4:
+                text = bytes(text)
+                text = b"".join(text.split())
+                text += b"=" * (-len(text) % 4)
+        elif base64 is not None:
             if isinstance(base64, str):
                 try:
                     text = base64.encode("ascii")
@@ -89,18 +97,23 @@ class MimeContent:
         """The size of the raw MIME in bytes (computed, never decoded)."""
         if self._raw is not None:
             return len(self._raw)
-        text = self._text or b""
-        padding = 2 if text.endswith(b"==") else 1 if text.endswith(b"=") else 0
+        text = self._text if self._text is not None else b""
+        tail = text[-2:]
+        padding = 2 if tail == b"==" else 1 if tail[-1:] == b"=" else 0
         return len(text) // 4 * 3 - padding
 
     def raw(self) -> bytes:
         """The raw MIME bytes (decoded now when held as text)."""
         if self._raw is not None:
             return self._raw
-        return decode_base64(self._text or b"")
+        return decode_base64(self._text if self._text is not None else b"")
 
-    def base64(self) -> bytes:
-        """The base64 text of the MIME (ASCII bytes, no line breaks; encoded now when held raw)."""
+    def base64(self) -> bytes | mmap.mmap:
+        """The base64 text of the MIME (ASCII, no line breaks; encoded now when held raw).
+
+        A big text may be held in memory of its own (an anonymous ``mmap``), returned to the
+        system as soon as the message is dropped: it reads like bytes (slicing, ``len``, the
+        buffer protocol); ``bytes()`` copies it."""
         if self._text is not None:
             return self._text
         return binascii.b2a_base64(self._raw or b"", newline=False)
@@ -109,7 +122,7 @@ class MimeContent:
         """The first ``size`` raw bytes (or fewer), decoding only what they need."""
         if self._raw is not None:
             return self._raw[:size]
-        text = self._text or b""
+        text = self._text if self._text is not None else b""
         return decode_base64(text[: -(-size // 3) * 4])[:size]
 
     def header_block(self) -> bytes:
@@ -136,11 +149,17 @@ class MimeContent:
         if self.size != other.size:
             return False
         if self._text is not None and other._text is not None:
-            return self._text == other._text
+            return memoryview(self._text) == memoryview(other._text)
         return self.raw() == other.raw()
 
     def __hash__(self) -> int:
-        return hash(self.base64())
+        return hash(bytes(self.base64()))
+
+    def __getstate__(self) -> tuple[bytes | None, bytes | None]:
+        return self._raw, None if self._text is None else bytes(self._text)
+
+    def __setstate__(self, state: tuple[bytes | None, bytes | None]) -> None:
+        self._raw, self._text = state
 
     def __repr__(self) -> str:
         held = "base64" if self._text is not None else "raw"

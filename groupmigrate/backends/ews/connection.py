@@ -36,6 +36,7 @@ from groupmigrate import __version__
 from groupmigrate.auth import Auth, BasicAuth, OAuth2ClientCredentials, TokenProvider, redact_url
 from groupmigrate.backends.ews import fixes
 from groupmigrate.backends.ews.errors import Verdict, classify
+from groupmigrate.backends.ews.mimewire import SplicedBody, read_big_answer
 from groupmigrate.backends.ews.profiles import EWSProfile
 from groupmigrate.backends.ews.retry import ResponsePolicy, Retrier
 from groupmigrate.backends.ews.tokens import BearerAuth, ClientCredentialsTokens, ProviderTokens
@@ -88,6 +89,8 @@ class _ConnectionKey(BaseCredentials):  # type: ignore[misc]
 
 def _operation(body: Any) -> str | None:
     """The EWS operation in a SOAP request body (the first element inside ``Body``)."""
+    if isinstance(body, SplicedBody):
+        body = body.prefix
     if not isinstance(body, (bytes, bytearray)):
         return None
     start = body.find(b"Body>")
@@ -151,6 +154,7 @@ class EWSProtocol(Protocol):  # type: ignore[misc]
         session.mount(self.service_endpoint, adapter)
         session.auth = self._http_auth
         session.hooks["response"].append(fixes.large_chunk_hook)
+        session.hooks["response"].append(read_big_answer)
         session.session_id = random.randint(10000, 99999)
         session.usage_count = 0
         return session

@@ -17,13 +17,23 @@ change nothing. Here:
 The request and the answer are byte for byte what exchangelib would send and parse; its
 connection, authentication, retry policy, version handling and error parsing all stay in
 place. A text that is not plain base64 (an entity, a CDATA section) is left to the parser.
+
+Big buffers live in memory of their own. An answer of more than :data:`OWN_MEMORY` bytes is
+read into an anonymous ``mmap`` (:func:`read_big_answer`), each big MIME text cut from it is
+copied into one of its own, and a request is sent as a :class:`SplicedBody`: its pieces, never
+joined. Memory that the C allocator handed out for a big object is often kept by the process
+after the object is freed (glibc raises its mmap threshold after the first one and reuses the
+heap, which then fragments across threads); an ``mmap`` goes back to the system when the
+message that holds it is dropped, so the process's footprint follows the bytes in flight.
 """
 
 from __future__ import annotations
 
 import itertools
+import mmap
 import re
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from exchangelib.fields import MimeContentField
@@ -31,7 +41,20 @@ from exchangelib.util import create_element, get_xml_attr
 
 from groupmigrate.mime import MimeContent
 
-__all__ = ["MimeCutter", "MimeSplicer", "PassThroughMimeField", "cut_mime", "splice_mime"]
+__all__ = [
+    "OWN_MEMORY",
+    "MimeCutter",
+    "MimeSplicer",
+    "PassThroughMimeField",
+    "SplicedBody",
+    "cut_mime",
+    "read_big_answer",
+    "splice_mime",
+]
+
+#: buffers bigger than this live in memory of their own (an anonymous mmap)
+OWN_MEMORY = 1024 * 1024
+_READ_BLOCK = 256 * 1024
 
 _local = threading.local()
 _serial = itertools.count()
@@ -43,12 +66,24 @@ def _marker(serial: int, index: int) -> bytes:
     return b"gm-mime-%d-%d" % (serial, index)
 
 
-def cut_mime(body: bytes) -> tuple[bytes, dict[bytes, bytes]]:
-    """``body`` with the text of each ``MimeContent`` element replaced by a marker, and the
-    texts by marker. Returns ``body`` itself (and no texts) when there is nothing to cut."""
+def _own_copy(data: Any, start: int, end: int) -> bytes | mmap.mmap:
+    """``data[start:end]``, in memory of its own when big."""
+    if end - start <= OWN_MEMORY:
+        return bytes(data[start:end])
+    copy = mmap.mmap(-1, end - start)
+    with memoryview(data) as view:
+        copy.write(view[start:end])
+    copy.seek(0)
+    return copy
+
+
+def cut_mime(body: Any) -> tuple[bytes, dict[bytes, Any]]:
+    """``body`` (bytes or a buffer such as an mmap) with the text of each ``MimeContent``
+    element replaced by a marker, and the texts by marker (bytes, or an mmap when big).
+    Returns ``body`` itself (and no texts) when there is nothing to cut."""
     serial = next(_serial)
     parts: list[bytes] = []
-    texts: dict[bytes, bytes] = {}
+    texts: dict[bytes, Any] = {}
     position = 0
     search = 0
     while True:
@@ -69,7 +104,7 @@ def cut_mime(body: bytes) -> tuple[bytes, dict[bytes, bytes]]:
         if body[text_end + 1 : text_end + 2] != b"/" or body.find(b"&", text_start, text_end) >= 0:
             continue  # not plain base64 (an entity, a CDATA section): the parser reads it
         marker = _marker(serial, len(texts))
-        texts[marker] = body[text_start:text_end]
+        texts[marker] = _own_copy(body, text_start, text_end)
         parts += (body[position:text_start], marker)
         position = search = text_end
     if not texts:
@@ -78,11 +113,44 @@ def cut_mime(body: bytes) -> tuple[bytes, dict[bytes, bytes]]:
     return b"".join(parts), texts
 
 
-def splice_mime(body: bytes, texts: dict[bytes, bytes]) -> bytes:
-    """``body`` with each marker of ``texts`` replaced by its text."""
+class SplicedBody:
+    """A request body sent as its pieces (the envelope's bytes and the MIME texts between them).
+
+    requests sends it with its ``Content-Length`` (``len()``) and iterates it afresh for each
+    sending (a renewed token, an NTLM handshake), so nothing is joined into one big buffer.
+    """
+
+    def __init__(self, parts: list[Any]) -> None:
+        self._parts = parts
+        self._length = sum(len(p) for p in parts)
+
+    @property
+    def prefix(self) -> bytes:
+        """The bytes before the first MIME text (the envelope's start, the operation's name)."""
+        return bytes(self._parts[0]) if self._parts else b""
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[Any]:
+        for part in self._parts:
+            if len(part):
+                yield memoryview(part) if isinstance(part, mmap.mmap) else part
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self._parts)
+
+    def __repr__(self) -> str:
+        return f"<EWS request of {self._length} bytes, {len(self._parts) // 2} MIME text(s) spliced in>"
+
+    __str__ = __repr__
+
+
+def splice_mime(body: bytes, texts: dict[bytes, Any]) -> bytes | SplicedBody:
+    """``body`` with each marker of ``texts`` replaced by its text (a :class:`SplicedBody`)."""
     if not texts:
         return body
-    parts: list[bytes] = []
+    parts: list[Any] = []
     position = 0
     for match in _MARKER.finditer(body):
         text = texts.get(match.group())
@@ -91,13 +159,49 @@ def splice_mime(body: bytes, texts: dict[bytes, bytes]) -> bytes:
         parts += (body[position : match.start()], text)
         position = match.end()
     parts.append(body[position:])
-    return b"".join(parts)
+    return SplicedBody(parts)
+
+
+def read_big_answer(response: Any, *args: Any, **kwargs: Any) -> Any:
+    """A requests response hook: read a big, uncompressed answer into memory of its own.
+
+    The hook runs before requests reads the body; an answer of more than :data:`OWN_MEMORY`
+    bytes with a ``Content-Length`` and no content coding is read block by block into an
+    anonymous mmap that becomes ``response.content``. Other answers are left to requests.
+    """
+    if kwargs.get("stream") or getattr(response, "_content", False) is not False:
+        return response
+    headers = response.headers
+    try:
+        length = int(headers.get("Content-Length") or -1)
+    except ValueError:
+        return response
+    if length <= OWN_MEMORY or (headers.get("Content-Encoding") or "identity").lower() != "identity":
+        return response
+    raw = response.raw
+    buffer = mmap.mmap(-1, length)
+    received = 0
+    with memoryview(buffer) as view:
+        while received < length:
+            got = raw.read(min(_READ_BLOCK, length - received))
+            if not got:
+                break
+            view[received : received + len(got)] = got
+            received += len(got)
+    if received < length:  # cut short: what arrived, as requests would give it
+        short = buffer[:received]
+        buffer.close()
+        response._content = short
+    else:
+        response._content = buffer
+    response._content_consumed = True
+    return response
 
 
 class _Reading:
     """The texts cut from the answer being parsed on this thread."""
 
-    def __init__(self, texts: dict[bytes, bytes]) -> None:
+    def __init__(self, texts: dict[bytes, Any]) -> None:
         self.texts = texts
 
 
@@ -106,7 +210,7 @@ class _Writing:
 
     def __init__(self) -> None:
         self.serial = next(_serial)
-        self.texts: dict[bytes, bytes] = {}
+        self.texts: dict[bytes, Any] = {}
 
     def add(self, content: MimeContent) -> str:
         marker = _marker(self.serial, len(self.texts))
@@ -143,7 +247,7 @@ class PassThroughMimeField(MimeContentField):  # type: ignore[misc]
         element = create_element(self.request_tag())
         content = MimeContent.of(value)
         writing: _Writing | None = getattr(_local, "writing", None)
-        element.text = writing.add(content) if writing is not None else content.base64()
+        element.text = writing.add(content) if writing is not None else bytes(content.base64())
         return element
 
 
@@ -157,18 +261,20 @@ class MimeCutter:
     @classmethod
     def _get_soap_parts(cls, response: Any) -> Any:
         content = getattr(response, "_content", None)
-        if isinstance(content, bytes) and getattr(response, "_content_consumed", False):
+        if isinstance(content, (bytes, mmap.mmap)) and getattr(response, "_content_consumed", False):
             reduced, texts = cut_mime(content)
             _local.reading = _Reading(texts) if texts else None
             if texts:
                 response._content = reduced
+                if isinstance(content, mmap.mmap):
+                    content.close()
         return super()._get_soap_parts(response)  # type: ignore[misc]
 
 
 class MimeSplicer:
     """Mix into an exchangelib service: MimeContent texts are spliced into its serialized requests."""
 
-    _mime_texts: dict[bytes, bytes] | None = None
+    _mime_texts: dict[bytes, Any] | None = None
 
     def get_payload(self, *args: Any, **kwargs: Any) -> Any:
         writing = _Writing()
@@ -180,6 +286,6 @@ class MimeSplicer:
         self._mime_texts = writing.texts
         return payload
 
-    def wrap(self, content: Any, api_version: Any = None) -> bytes:
+    def wrap(self, content: Any, api_version: Any = None) -> bytes | SplicedBody:
         body: bytes = super().wrap(content, api_version=api_version)  # type: ignore[misc]
         return splice_mime(body, self._mime_texts or {})
