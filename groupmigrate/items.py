@@ -174,6 +174,13 @@ class Attachment:
         return f"Attachment(name={self.name!r}, content_type={self.content_type!r}, size={self.size})"
 
 
+_NO_MIME = MimeContent(b"")
+
+
+def _mime_content(value: object) -> MimeContent:
+    return MimeContent.of(value)
+
+
 @attrs.frozen(repr=False)
 class Message:
     """A mail: the raw MIME as the source holds it, plus the properties MIME does not carry.
@@ -186,7 +193,7 @@ class Message:
 
     #: the MIME as it arrived (see :attr:`mime` and :attr:`content`); ``Message(mime=...)``
     #: takes raw bytes or a :class:`~groupmigrate.mime.MimeContent`
-    _mime: MimeContent = attrs.field(default=b"", converter=MimeContent.of, alias="mime")
+    _mime: MimeContent = attrs.field(default=_NO_MIME, converter=_mime_content, alias="mime")
     is_read: bool = False
     flag: FlagStatus = attrs.field(default=FlagStatus.NONE, converter=_flag_status, validator=_member_of(FlagStatus))
     categories: tuple[str, ...] = attrs.field(default=(), converter=_tuple)

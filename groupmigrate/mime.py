@@ -22,7 +22,7 @@ _HTML_TAG = re.compile(r"<[^>]*>")
 _LINE_BREAKS = (b"\n", b"\r")
 
 
-def decode_base64(text: bytes) -> bytes:
+def decode_base64(text: bytes | mmap.mmap) -> bytes:
     """The bytes of a whitespace-free, padded base64 text (the one place MIME is decoded)."""
     return binascii.a2b_base64(text)
 
@@ -65,7 +65,7 @@ class MimeContent:
                 text = b"".join(text.split())
             if len(text) % 4:
                 text += b"=" * (-len(text) % 4)
-        elif not isinstance(raw, bytes):
+        elif raw is not None and not isinstance(raw, bytes):
             raw = bytes(raw)  # bytearray, memoryview
         self._raw = raw
         self._text = text

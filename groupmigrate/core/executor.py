@@ -101,6 +101,15 @@ class ByteBudget:
             self.used += n
         return n
 
+    def try_acquire(self, n: int) -> int | None:
+        """Like :meth:`acquire`, but None at once when the bytes are not free now."""
+        n = min(n, self.limit)
+        with self._cond:
+            if self.used + n > self.limit:
+                return None
+            self.used += n
+        return n
+
     def release(self, n: int) -> None:
         with self._cond:
             self.used -= n

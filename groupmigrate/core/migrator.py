@@ -5,6 +5,12 @@ what is to be done, the pipeline maps and sanitizes each item, the executor crea
 exactly once (it alone retries and reconciles), and each batch is committed to the state
 store with its log before the next one starts. It knows only the protocols
 (:mod:`groupmigrate.protocols`) and capability data, never a concrete backend.
+
+Work overlaps where it does not depend on itself, so that a server far away is kept busy:
+a folder is copied as soon as it is listed and planned while the account's next folders are
+listed, and a folder's next batch is fetched while the current one is written (when the
+shared budget of bytes in flight allows it). Calls to each server stay within its
+connection limit (the executor's).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from groupmigrate.core.planner import (
 )  # fmt: skip
 from groupmigrate.core.verifier import verify_account
 from groupmigrate.errors import GroupmigrateError
-from groupmigrate.items import ALL_ITEM_TYPES, ItemRef, ItemType
+from groupmigrate.items import ALL_ITEM_TYPES, Item, ItemRef, ItemType
 from groupmigrate.protocols import Destination, Source
 from groupmigrate.core.report import Report
 from groupmigrate.core.state import LogEntry, open_state
@@ -61,6 +67,8 @@ class Migrator:
         max_throttle_wait: seconds one call may spend waiting on a throttling server before
             the account fails.
     """
+
+    _fetching: ThreadPoolExecutor  # a run's pool fetching batches ahead
 
     def __init__(
         self,
@@ -203,25 +211,45 @@ class Migrator:
     def _run_accounts(
         self, run_id: str, accounts: dict[str, AccountWork], since: dict[str, dt.datetime | None], mode: str
     ) -> None:
-        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="groupmigrate")
+        # Accounts are listed on one pool and their folders copied on another, so that copying
+        # starts with the first folder listed; a third fetches each folder's next batch.
+        listing = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="groupmigrate-list")
+        copying = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="groupmigrate")
+        self._fetching = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="groupmigrate-fetch")
         running: dict[Future[Any], tuple[str, AccountWork]] = {}
+        lock = threading.Lock()
+
+        def submit_folder(work: AccountWork, job: FolderJob) -> None:
+            if self._cancel.is_set() or work.cancelled:
+                raise Cancelled("cancelled")
+            plan = self._plan(work, job)  # on the listing thread: it overlaps the copying too
+            with lock:
+                running[copying.submit(self._migrate_folder, run_id, work, job, plan)] = ("folder", work)
+
         try:
-            for work in accounts.values():
-                running[pool.submit(self._prepare_account, run_id, work, since[work.pair.key], mode)] = ("prepare", work)
-            while running:
-                done, _ = wait(running, timeout=0.25, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    stage, work = running.pop(fut)
-                    _settle(fut, work)
-                    if stage == "prepare" and work.error is None and not work.cancelled and not self._cancel.is_set():
-                        for job in work.jobs:
-                            running[pool.submit(self._migrate_folder, run_id, work, job)] = ("folder", work)
-                if self._cancel.is_set() and self._stopped_waiting(running):
-                    break
+            with lock:
+                for work in accounts.values():
+                    task = listing.submit(self._prepare_account, run_id, work, since[work.pair.key], mode, submit_folder)
+                    running[task] = ("prepare", work)
+            while True:
+                with lock:
+                    if not running:
+                        break
+                    waiting = list(running)
+                done, _ = wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)
+                with lock:
+                    for fut in done:
+                        _, work = running.pop(fut)
+                        _settle(fut, work)
+                if self._cancel.is_set():
+                    with lock:
+                        if self._stopped_waiting(running):
+                            break
         finally:
             # After cancel(), calls still waiting on a server are not waited for beyond
             # CANCEL_GRACE: what they finish is still committed; the run reports now.
-            pool.shutdown(wait=not self._cancel.is_set(), cancel_futures=True)
+            for pool in (listing, copying, self._fetching):
+                pool.shutdown(wait=not self._cancel.is_set(), cancel_futures=True)
 
     def _stopped_waiting(self, running: dict[Future[Any], tuple[str, AccountWork]]) -> bool:
         """After a cancel: give the calls in flight CANCEL_GRACE seconds, then stop waiting for them."""
@@ -234,15 +262,28 @@ class Migrator:
         log.warning("cancelled: %d task(s) still waiting on a server are left to finish on their own", len(running))
         return True
 
-    def _prepare_account(self, run_id: str, work: AccountWork, since: dt.datetime | None, mode: str) -> None:
+    def _prepare_account(
+        self, run_id: str, work: AccountWork, since: dt.datetime | None, mode: str,
+        on_job: Callable[[AccountWork, FolderJob], None],
+    ) -> None:  # fmt: skip
         pair = work.pair
         self.state.start_account(run_id, pair.key, pair.source, pair.destination)
         self._emit(ev.AccountStarted(run_id, pair))
         planner.prepare_account(
             self.state, work.executor, self.source, self.destination, work, item_types=self.item_types,
             since=since, mode=mode, address_map=self.address_map, caps=self.capabilities,
+            on_job=lambda job: on_job(work, job),
         )  # fmt: skip
         self._progress(work)
+
+    def _plan(self, work: AccountWork, job: FolderJob) -> FolderPlan | BaseException:
+        """The folder's plan; an error is handed to the folder's task, as if it had planned."""
+        try:
+            return planner.plan_folder(self.state, work.executor, work, job, self.capabilities)
+        except Cancelled:
+            raise
+        except Exception as exc:  # noqa: BLE001 - raised again by the folder's task
+            return exc
 
     def _finish_account(self, run_id: str, work: AccountWork) -> str:
         if work.error is not None:
@@ -270,11 +311,12 @@ class Migrator:
         return status
 
     # -- folders and batches ---------------------------------------------------------------------------
-    def _migrate_folder(self, run_id: str, work: AccountWork, job: FolderJob) -> None:
+    def _migrate_folder(self, run_id: str, work: AccountWork, job: FolderJob, plan: FolderPlan | BaseException) -> None:
         folder = job.source_folder
         self._emit(ev.FolderStarted(work.pair, str(folder), folder.kind, len(job.refs)))
         ex = work.executor
-        plan = planner.plan_folder(self.state, ex, work, job, self.capabilities)
+        if isinstance(plan, BaseException):
+            raise plan
         log.info("%s: %s: %d item(s) listed, %d to copy", work.pair, folder, len(job.refs), len(plan.todo))
         self._commit(run_id, work, plan.settled)
         todo_ids = {r.id for r in plan.todo}
@@ -282,26 +324,55 @@ class Migrator:
         self._advance(work, len(done), sum(r.size for r in done))
         collapse = Collapse()
         caps = self.capabilities
-        for batch in batches(plan.todo, caps.max_batch_items, caps.max_batch_bytes):
-            if ex.cancel.is_set():
-                raise Cancelled("cancelled")
-            held = ex.bytes_in_flight.acquire(sum(r.size for r in batch))
-            try:
-                self._migrate_batch(run_id, work, job, batch, plan, collapse)
-            finally:
-                ex.bytes_in_flight.release(held)
+        todo = list(batches(plan.todo, caps.max_batch_items, caps.max_batch_bytes))
+        ahead: tuple[Future[list[Item]], int] | None = None  # the next batch, being fetched
+        try:
+            for index, batch in enumerate(todo):
+                if ex.cancel.is_set():
+                    raise Cancelled("cancelled")
+                if ahead is not None:
+                    fetching, held = ahead
+                    ahead = None
+                else:
+                    fetching, held = None, ex.bytes_in_flight.acquire(sum(r.size for r in batch))
+                try:
+                    if index + 1 < len(todo):
+                        ahead = self._fetch_ahead(work, job, todo[index + 1])
+                    fetched = fetching.result() if fetching is not None else self._fetch(work, job, batch)
+                    self._migrate_batch(run_id, work, job, batch, plan, collapse, fetched)
+                finally:
+                    ex.bytes_in_flight.release(held)
+        finally:
+            if ahead is not None:  # stopped early: let the fetch end, then give its bytes back
+                if not ahead[0].cancel():
+                    _wait_quietly(ahead[0])
+                ex.bytes_in_flight.release(ahead[1])
         self._finish_folder(work, job)
 
+    def _fetch(self, work: AccountWork, job: FolderJob, batch: list[ItemRef]) -> list[Item]:
+        source, ex = work.source, work.executor
+        assert source is not None
+        fetched: list[Item] = ex.read(ex.source, str(work.pair), lambda: list(source.fetch(job.source_folder, batch)))
+        return fetched
+
+    def _fetch_ahead(self, work: AccountWork, job: FolderJob, batch: list[ItemRef]) -> tuple[Future[list[Item]], int] | None:
+        """Start fetching ``batch`` now, when its bytes fit the budget at once (else it is
+        fetched in its turn: waiting here could hold up the batch in hand)."""
+        held = work.executor.bytes_in_flight.try_acquire(sum(r.size for r in batch))
+        if held is None:
+            return None
+        return self._fetching.submit(self._fetch, work, job, batch), held
+
     def _migrate_batch(
-        self, run_id: str, work: AccountWork, job: FolderJob, batch: list[ItemRef], plan: FolderPlan, collapse: Collapse
-    ) -> None:
-        """One batch: fetch → map → sanitize → identity → create (exactly once) → commit."""
+        self, run_id: str, work: AccountWork, job: FolderJob, batch: list[ItemRef], plan: FolderPlan, collapse: Collapse,
+        fetched: list[Item],
+    ) -> None:  # fmt: skip
+        """One batch, fetched: map → sanitize → identity → create (exactly once) → commit."""
         source, destination = work.source, work.destination
         assert source is not None and destination is not None and work.sanitizer is not None and work.context is not None
         folder, what = job.source_folder, str(work.pair)
         out = BatchOutcome(work.pair, str(folder), job.folder_key, folder.kind)
         ex = work.executor
-        fetched = ex.read(ex.source, what, lambda: list(source.fetch(folder, batch)))
         by_id = {item.source_id: item for item in fetched}
         work.sanitizer.prefetch(by_id.values(), self.capabilities)
         to_send: list[Prepared] = []
@@ -416,6 +487,13 @@ class Migrator:
             dst.close()
         self.state.finish_account(run_id, pair.key, status)
         return status
+
+
+def _wait_quietly(fut: Future[Any]) -> None:
+    try:
+        fut.result()
+    except BaseException:  # noqa: BLE001 - the batch it fetched is not used
+        pass
 
 
 def _settle(fut: Future[Any], work: AccountWork) -> None:

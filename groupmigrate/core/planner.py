@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -155,8 +155,13 @@ def prepare_account(
     mode: str,
     address_map: dict[str, str],
     caps: Capabilities,
+    on_job: Callable[[FolderJob], None] | None = None,
 ) -> None:
-    """Open both mailboxes, map every folder and list what each holds (``work.jobs``)."""
+    """Open both mailboxes, map every folder and list what each holds (``work.jobs``).
+
+    ``on_job`` is called with each folder's job as soon as that folder is listed, so that its
+    copying may start while the next folders are listed.
+    """
     pair = work.pair
     what = str(pair)
     work.source = executor.read(executor.source, what, source.open_mailbox, pair.source, pair.source_auth)
@@ -197,9 +202,13 @@ def prepare_account(
         else:
             refs, sync_state = _list(executor, work, folder, folder_since, mode, previous, caps)
             complete = folder_since is None and not (mode == "delta" and previous is not None and previous.sync_state)
-        work.jobs.append(FolderJob(pair, folder, target, refs, key, sync_state, listed_at, complete))
-        work.items_total += len(refs)
-        work.bytes_total += sum(r.size for r in refs)
+        job = FolderJob(pair, folder, target, refs, key, sync_state, listed_at, complete)
+        work.jobs.append(job)
+        with work.lock:
+            work.items_total += len(refs)
+            work.bytes_total += sum(r.size for r in refs)
+        if on_job is not None:
+            on_job(job)
 
 
 def _list(
@@ -267,6 +276,8 @@ def plan_folder(
     what = str(work.pair)
     settled = BatchOutcome(work.pair, str(folder), job.folder_key, folder.kind)
     mappings = {m.source_id: m for m in state.mappings(work.pair.key, job.folder_key)}
+    if not job.refs and not any(m.outcome in ("failed", "ambiguous") for m in mappings.values()):
+        return FolderPlan([], settled, {}, {}, set())  # nothing listed, nothing to retry: nothing to look up
     kinds = {folder.kind, *(r.item_type for r in job.refs), *(_item_type(m) for m in mappings.values())}
     listed = destination_items(executor, what, destination, job.destination_folder, kinds)
     present_ids = {item.source_id for item in listed if item.source_id}

@@ -192,3 +192,21 @@ def test_every_ews_profile_states_its_limits() -> None:
         assert caps.allows_mixed_folders and not caps.stores_exact_mime
         assert (caps.max_contact_emails, caps.max_contact_websites) == (3, 1)
         assert caps.supports_provenance == (name != "generic")
+
+
+def test_a_folder_created_by_this_mailbox_is_not_searched_until_written() -> None:
+    """A brand-new folder holds nothing: no FindItem for it until something is written there."""
+    with served("workmail", ADDR) as server:
+        mailbox = EWSDestination(**endpoint_kwargs(server)).open_mailbox(ADDR)
+        existing = mailbox.ensure_folder(Folder(("Inbox",), kind="mail", role="inbox"))
+        fresh = mailbox.ensure_folder(Folder(("Brand new",), kind="mail"))
+        server.clear_operations()
+        assert list(mailbox.existing(fresh, "mail")) == [] and mailbox.find_stamps(fresh) == {}
+        assert [op.operation for op in server.operations] == []
+        list(mailbox.existing(existing, "mail"))  # a folder that was there before is searched
+        assert [op.operation for op in server.operations] == ["FindItem"]
+        stamp = uuid.uuid4().hex
+        (created,) = mailbox.create_items(fresh, [sample_message(1)], [stamp])
+        assert created.ok
+        assert [m.subject for m in mailbox.existing(fresh, "mail")] == [sample_message(1).subject]
+        assert mailbox.find_stamps(fresh) == {stamp: [created.item_id]}

@@ -101,6 +101,9 @@ class EWSDestinationMailbox(MailboxBase):
         self._caps = capabilities
         self._children: dict[str, dict[str, FolderRecord]] | None = None
         self._ensured: dict[tuple[str, ...], Folder] = {}
+        #: folders this mailbox created and has written nothing into since: they hold nothing
+        #: (a brand-new folder cannot hold another tool's items), so looking into them is skipped
+        self._untouched: set[str] = set()
 
     # -- folders --------------------------------------------------------------------------
     def _tree(self) -> dict[str, dict[str, FolderRecord]]:
@@ -151,6 +154,8 @@ class EWSDestinationMailbox(MailboxBase):
         result = self._call_create_folder(run, parent_id, folder.name)
         if isinstance(result, Exception):
             raise GroupmigrateError(f"cannot create folder {folder}: {type(result).__name__}: {result}")
+        if result is not self._tree()[parent_id].get(folder.name.lower()):  # not found there: created now
+            self._untouched.add(result.id)
         record = FolderRecord(
             id=result.id, changekey=result.changekey, parent_id=parent_id, name=folder.name, folder_class=folder_class, tag="Folder"
         )
@@ -207,6 +212,7 @@ class EWSDestinationMailbox(MailboxBase):
         """
         if stamps is not None and len(stamps) != len(items):
             raise ValueError(f"{len(stamps)} stamps for {len(items)} items")
+        self._untouched.discard(folder.folder_id or "")
         keep_stamps = stamps is not None and self._caps.supports_provenance
         batch = _Batch(len(items))
         pending: list[_Pending] = []
@@ -295,7 +301,7 @@ class EWSDestinationMailbox(MailboxBase):
         without, every stamped item of the folder is listed. A read: one attempt per page.
         """
         wanted = None if stamps is None else list(dict.fromkeys(stamps))
-        if wanted is not None and not wanted:
+        if (wanted is not None and not wanted) or folder.folder_id in self._untouched:
             return {}
         chunks: list[list[str] | None] = (
             [None] if wanted is None else [wanted[i : i + _STAMPS_PER_QUERY] for i in range(0, len(wanted), _STAMPS_PER_QUERY)]
@@ -470,6 +476,8 @@ class EWSDestinationMailbox(MailboxBase):
     # -- listing for duplicate detection ----------------------------------------------------
     def existing(self, folder: Folder, item_type: ItemType) -> Iterator[Item]:
         """The items in ``folder`` with the fields their fingerprints need (mail without MIME)."""
+        if folder.folder_id in self._untouched:
+            return
         if item_type == "mail":
             for item in self._list(folder, mail.LIGHT_FIELDS, model=MailItem):
                 if self._learn(item) == "mail" and hasattr(item, "message_id"):
