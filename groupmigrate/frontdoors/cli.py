@@ -107,32 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _return_big_buffers_to_the_system() -> None:
-    """Serve allocations of 1 MiB and more from their own mappings (glibc only).
-
-    glibc raises its mmap threshold to the size of each large block freed (up to 32 MiB), so
-    after the first big message the 20-30 MB buffers of each worker thread come from its heap
-    arena, which keeps the memory. The command owns its process, so it may pin the threshold;
-    a library embedded in someone else's process leaves that choice to its host.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
-    try:
-        libc = ctypes.CDLL(name)
-        if hasattr(libc, "mallopt"):
-            libc.mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD
-    except OSError:
-        pass
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
-    _return_big_buffers_to_the_system()
     verbose = args.verbose + getattr(args, "verbose_after", 0)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(verbose, 2), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
