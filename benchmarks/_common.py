@@ -547,6 +547,19 @@ class Servers:
         self.destination.add_mailbox(ADMIN, password=ADMIN_PASSWORD)
         self._token_url = self.source.token_url(TENANT)
 
+    def pin(self, spec: str | None) -> str | None:
+        """Pin this process and the servers to CPUs: ``spec`` is ``CLIENT:SERVERS``, each a
+        comma-separated list of CPU numbers (``0:1`` on two cores). Returns what was set."""
+        if not spec:
+            return None
+        client, _, servers = spec.partition(":")
+        mine = {int(c) for c in client.split(",") if c}
+        theirs = {int(c) for c in servers.split(",") if c} or mine
+        os.sched_setaffinity(0, mine)
+        for server in (self.source, self.destination):
+            os.sched_setaffinity(server.process.pid, theirs)
+        return f"client on CPU {sorted(mine)}, both servers on CPU {sorted(theirs)}"
+
     def __enter__(self) -> Servers:
         return self
 
