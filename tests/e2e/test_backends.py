@@ -83,8 +83,8 @@ def test_a_backend_from_another_package_is_listed_and_migrated_through(site: Pat
 def test_a_backend_that_is_not_installed_is_named_with_what_is(site: Path, tmp_path: Path) -> None:
     (tmp_path / "accounts.csv").write_text("source,destination\na@b.org,a@c.org\n")
     (tmp_path / "bad.toml").write_text(
-        '[source]\nbackend = "imap"\n\n[destination]\nbackend = "dirmail"\nroot = "d"\n\n[migration]\naccounts = "accounts.csv"\n'
+        '[source]\nbackend = "pop3"\n\n[destination]\nbackend = "dirmail"\nroot = "d"\n\n[migration]\naccounts = "accounts.csv"\n'
     )
     done = cli(site, tmp_path, "check", "bad.toml")
     assert done.returncode == 2
-    assert "source.backend: no backend 'imap' is installed (installed: 'dirmail', 'ews', 'memory')" in done.stderr
+    assert "source.backend: no backend 'pop3' is installed (installed: 'dirmail', 'ews', 'imap', 'memory')" in done.stderr
