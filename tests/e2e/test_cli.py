@@ -268,6 +268,24 @@ def test_demo_runs_between_any_backends_that_offer_a_demo_server(tmp_path, sourc
     assert "demo OK" in result.stdout and f"alice@contoso.com -> alice@example.org: completed; migrated {alice_migrated}," in result.stdout
 
 
-def test_demo_names_a_backend_without_a_demo_server(tmp_path):
-    result = cli("demo", "--no-progress", "--source", "imap", cwd=tmp_path, timeout=60)
-    assert result.returncode == 2 and "no backend 'imap' is installed" in result.stderr
+def test_demo_names_a_backend_that_is_not_installed(tmp_path):
+    result = cli("demo", "--no-progress", "--source", "pop3", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2 and "no backend 'pop3' is installed" in result.stderr
+
+
+@pytest.mark.parametrize(("source", "destination", "alice_migrated"), [("ews", "imap", 26), ("imap", "ews", 25), ("imap", "imap", 26)])
+def test_demo_runs_routes_through_a_real_dovecot(tmp_path, source, destination, alice_migrated):
+    """IMAP carries mail only: from Exchange the other types are skipped with their reason."""
+    from groupmigrate.testing.dovecot import find_dovecot
+
+    if find_dovecot() is None:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail("Dovecot is not installed (Debian: dovecot-imapd); bash scripts/test.sh installs it as root")
+        pytest.skip("Dovecot is not installed (Debian: dovecot-imapd)")
+    result = cli("demo", "--no-progress", "--source", source, "--destination", destination,
+                 "--report", str(tmp_path / "report.html"), cwd=tmp_path, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "demo OK" in result.stdout and "the source saw no write" in result.stdout
+    assert f"alice@contoso.com -> alice@example.org: completed; migrated {alice_migrated}," in result.stdout
+    if source == "ews":
+        assert "skipped 10," in result.stdout  # contacts, calendar, tasks and notes: not IMAP
