@@ -41,6 +41,7 @@ __all__ = [
     "OutcomeUnknown",
     "OutputError",
     "SourceIsReadOnly",
+    "SourceRenumbered",
     "StateError",
     "StateLocked",
     "Throttled",
@@ -87,6 +88,16 @@ class StateLocked(StateError):
 
 class SourceIsReadOnly(GroupmigrateError):
     """A write operation was attempted through a connection opened as a migration source."""
+
+
+class SourceRenumbered(GroupmigrateError):
+    """A source folder gave all its items new ids since the last run (IMAP: its UIDVALIDITY
+    changed, e.g. after the mailbox was rebuilt or restored).
+
+    Raised by ``sync_items`` for a sync state of the old numbering. The planner then lists the
+    whole folder, and copies of items the earlier runs made are recognised by content instead
+    of by id, so nothing is copied twice.
+    """
 
 
 class ItemRejected(GroupmigrateError):

@@ -26,7 +26,7 @@ from groupmigrate.core.executor import Cancelled, Executor
 from groupmigrate.core.identity import provenance_stamp
 from groupmigrate.core.analysis import AccountAnalysis, Analysis, CheckResult, analyze, check
 from groupmigrate.core.pipeline import BatchOutcome
-from groupmigrate.errors import AccessError, GroupmigrateError, StateError, TransientError
+from groupmigrate.errors import AccessError, GroupmigrateError, SourceRenumbered, StateError, TransientError
 from groupmigrate.items import ALL_ITEM_TYPES, Folder, Item, ItemRef, ItemType
 from groupmigrate.core.mappers import MapContext
 from groupmigrate.protocols import (
@@ -200,8 +200,8 @@ def prepare_account(
         if strays is not None:
             refs, sync_state, complete = strays, None, True
         else:
-            refs, sync_state = _list(executor, work, folder, folder_since, mode, previous, caps)
-            complete = folder_since is None and not (mode == "delta" and previous is not None and previous.sync_state)
+            refs, sync_state, whole = _list(executor, work, folder, folder_since, mode, previous, caps)
+            complete = whole or (folder_since is None and not (mode == "delta" and previous is not None and previous.sync_state))
         job = FolderJob(pair, folder, target, refs, key, sync_state, listed_at, complete)
         work.jobs.append(job)
         with work.lock:
@@ -219,12 +219,15 @@ def _list(
     mode: str,
     previous: FolderState | None,
     caps: Capabilities,
-) -> tuple[list[ItemRef], str | None]:
-    """The folder's items to look at, and the sync state to keep once they are done.
+) -> tuple[list[ItemRef], str | None, bool]:
+    """The folder's items to look at, the sync state to keep once they are done, and whether
+    the folder was listed whole although ``since`` or a sync state asked for less.
 
     A source with sync states lists a whole folder through them, so that the next delta run
     asks only for what changed since; otherwise (and for trial runs, ``since``, or a sync
-    state the server no longer accepts) items are listed by date.
+    state the server no longer accepts) items are listed by date. A folder the source
+    renumbered (:class:`~groupmigrate.errors.SourceRenumbered`) is listed whole through a
+    fresh sync: its earlier copies are then found again by content, not by id.
     """
     source = work.source
     assert source is not None
@@ -238,13 +241,18 @@ def _list(
                 result = executor.read(executor.source, what, source.sync_items, folder, start)
             except (AccessError, TransientError, Cancelled):
                 raise
+            except SourceRenumbered as exc:
+                work.notices.append(f"{exc}; the folder is listed whole and earlier copies are recognised by content")
+                result = executor.read(executor.source, what, source.sync_items, folder, None)
+                unique = {ref.id: ref for ref in result.refs}
+                return list(unique.values()), result.state, True
             except GroupmigrateError as exc:
                 log.info("%s: sync state of %s not usable (%s); listing by date", work.pair, folder, exc)
             else:
                 unique = {ref.id: ref for ref in result.refs}
-                return list(unique.values()), result.state
+                return list(unique.values()), result.state, False
     refs = executor.read(executor.source, what, lambda: list(source.list_items(folder, since)))
-    return refs, None
+    return refs, None, False
 
 
 # --- per folder: what is to be done -------------------------------------------------------------------
@@ -319,7 +327,11 @@ def plan_folder(
     if already:
         settled.count("duplicate", already)
         settled.log("duplicate", None, f"{already} item(s) already migrated by an earlier run")
-    claimed = stamped_ids | {m.destination_id for m in mappings.values() if m.destination_id}
+    # The copies of items a whole listing no longer shows (deleted on the source, or renumbered)
+    # are claimed by nobody: a listed item with the same content is recorded as present there
+    # instead of being copied again.
+    unlisted = set(mappings) - set(refs) if job.complete else set()
+    claimed = stamped_ids | {m.destination_id for m in mappings.values() if m.destination_id and m.source_id not in unlisted}
     foreign: dict[str, list[str]] = {}
     foreign_items: dict[str, Item] = {}
     for item in listed:

@@ -19,6 +19,7 @@ import groupmigrate as gm
 from groupmigrate.auth import BasicAuth, TokenProvider
 from groupmigrate.backends.imap.destination import IMAPDestination, IMAPDestinationMailbox
 from groupmigrate.backends.imap.errors import SyncStateUnusable
+from groupmigrate.errors import SourceRenumbered
 from groupmigrate.backends.imap.source import IMAPSource, IMAPSourceMailbox
 from groupmigrate.backends.imap.testing import FaultyProxy
 from groupmigrate.errors import (
@@ -480,8 +481,10 @@ def test_sync_state_lists_new_and_changed_messages_and_refuses_another_uidvalidi
         raw.logout()
     box.create(("Synced",))
     box.append(("Synced",), mail(4))
-    with pytest.raises(SyncStateUnusable, match="UIDVALIDITY changed"):
+    with pytest.raises(SourceRenumbered, match="UIDVALIDITY changed"):
         mailbox.sync_items(folder(mailbox, ("Synced",)), later.state)
+    with pytest.raises(SyncStateUnusable, match="not an IMAP sync state"):
+        mailbox.sync_items(folder(mailbox, ("Synced",)), '{"v": 0}')
     assert isinstance(SyncStateUnusable("x"), gm.GroupmigrateError) and not isinstance(SyncStateUnusable("x"), (gm.AccessError, gm.TransientError))
     mailbox.close()
     assert dovecot.write_commands(imap_user.name).count("APPEND") == 4  # only the user's own, none by the source

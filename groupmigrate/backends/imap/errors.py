@@ -44,8 +44,8 @@ TRANSIENT_CODES = frozenset({"UNAVAILABLE", "INUSE", "SERVERBUG", "EXPUNGEISSUED
 
 
 class SyncStateUnusable(GroupmigrateError):
-    """A folder's sync state cannot be used (its UIDVALIDITY changed, or it is not ours): the
-    caller lists the folder again (by date) instead."""
+    """A folder's sync state cannot be used (it is not ours): the caller lists the folder
+    again (by date) instead. A changed UIDVALIDITY is :class:`~groupmigrate.errors.SourceRenumbered`."""
 
 
 class CommandRefused(GroupmigrateError):

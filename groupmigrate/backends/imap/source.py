@@ -8,7 +8,7 @@ A message's id is ``"<UIDVALIDITY>.<UID>"``. Sync states (:meth:`IMAPSourceMailb
 are small JSON texts: the folder's UIDVALIDITY, the highest UID seen and, where the server
 offers CONDSTORE (RFC 7162), its HIGHESTMODSEQ; the next call lists the UIDs above it and the
 messages whose flags changed since. A folder whose UIDVALIDITY changed has new ids for every
-message: its state is refused (:class:`~groupmigrate.backends.imap.errors.SyncStateUnusable`)
+message: its state is refused (:class:`~groupmigrate.errors.SourceRenumbered`)
 and the migrator lists it again.
 """
 
@@ -24,6 +24,7 @@ from groupmigrate.auth import Auth
 from groupmigrate.backends.imap.convert import item_id, message_from_fetch, parse_item_id
 from groupmigrate.backends.imap.endpoint import IMAPEndpoint, MailboxBase
 from groupmigrate.backends.imap.errors import SyncStateUnusable
+from groupmigrate.errors import SourceRenumbered
 from groupmigrate.items import Folder, Item, ItemRef
 from groupmigrate.protocols import SyncResult
 
@@ -105,8 +106,9 @@ class IMAPSourceMailbox(MailboxBase):
         those whose flags changed; every message when ``state`` is None.
 
         Raises:
-            SyncStateUnusable: the state is not one of ours, is of another folder generation
-                (UIDVALIDITY changed: every id changed), or CONDSTORE went away.
+            SourceRenumbered: the state is of another folder generation (UIDVALIDITY changed:
+                every id changed); the planner lists the folder whole and matches by content.
+            SyncStateUnusable: the state is not one of ours, or CONDSTORE went away.
         """
         previous = _read_state(state, folder) if state else None
         with self.pool.connection() as conn:
@@ -115,7 +117,7 @@ class IMAPSourceMailbox(MailboxBase):
                 return SyncResult((), state or "")
             _name, box = opened
             if previous is not None and previous["uidvalidity"] != box.uidvalidity:
-                raise SyncStateUnusable(
+                raise SourceRenumbered(
                     f"folder {folder}: UIDVALIDITY changed from {previous['uidvalidity']} to {box.uidvalidity} "
                     "(the server renumbered its messages): every message has a new id"
                 )
