@@ -42,7 +42,7 @@ from imapclient.imap_utf7 import encode as encode_utf7
 from imapclient.imapclient import seq_to_parenstr_upper
 from imapclient.response_parser import parse_fetch_response
 
-from groupmigrate.auth import BasicAuth, Credentials, TokenProvider
+from groupmigrate.auth import BasicAuth, Credentials, OAuth2ClientCredentials, TokenProvider
 from groupmigrate.backends.imap.errors import (
     CommandRefused,
     login_error,
@@ -58,9 +58,11 @@ from groupmigrate.errors import (
     SourceIsReadOnly,
     Throttled,
 )
+from groupmigrate.oauth import TokenSource, token_source
 
 __all__ = [
     "AppendAnswer",
+    "BEARER_CREDENTIALS",
     "Examined",
     "IMAPConnection",
     "Login",
@@ -69,7 +71,7 @@ __all__ = [
     "Pool",
     "ServerSettings",
     "Slot",
-    "Tokens",
+    "bearer_tokens",
     "connect",
     "uid_set",
 ]
@@ -92,7 +94,6 @@ _SETS_SEEN = re.compile(rb"\b(?:BODY|BINARY)\[|\bRFC822(?:\.TEXT)?(?![.\w])", re
 _IDLE_CHECK = 60.0
 #: bytes handed to the socket at once while sending a literal (the send timeout is per chunk)
 _CHUNK = 1 << 20
-_TOKEN = re.compile(r"^[\x21-\x7e]+$")
 
 
 @attrs.frozen
@@ -130,49 +131,16 @@ class Login:
         return f"Login(mailbox={self.mailbox!r}, admin={self.admin})"
 
 
-class Tokens:
-    """Bearer tokens from a :class:`~groupmigrate.auth.TokenProvider`, cached until the server
-    refuses one. (The EWS backend's ``ProviderTokens`` does the same; backends may not import
-    each other, so this stays a copy until the token code moves to a shared module.)"""
-
-    def __init__(self, provider: TokenProvider) -> None:
-        self._provider = provider
-        self._lock = threading.Lock()
-        self._token: str | None = None
-
-    def __repr__(self) -> str:
-        return "Tokens()"
-
-    def token(self) -> str:
-        with self._lock:
-            if self._token is None:
-                try:
-                    value = self._provider.get_token()
-                except GroupmigrateError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - an embedder's callback may raise anything
-                    raise AuthenticationError(f"the token provider failed: {type(exc).__name__}") from None
-                self._token = _clean_token(value)
-            return self._token
-
-    def invalidate(self, token: str) -> None:
-        with self._lock:
-            if self._token == token:
-                self._token = None
+#: Credentials that log in with a bearer token (SASL XOAUTH2 or OAUTHBEARER).
+BEARER_CREDENTIALS = (OAuth2ClientCredentials, TokenProvider)
 
 
-def _clean_token(value: object) -> str:
-    if not isinstance(value, str):
-        raise AuthenticationError(f"the token provider returned {type(value).__name__}, not a token string")
-    token = value.strip()
-    if token[:7].lower() == "bearer ":
-        token = token[7:].strip()
-    if not token or not _TOKEN.match(token):
-        raise AuthenticationError(
-            "the token provider returned no usable token (empty, or holding spaces, line breaks, control or "
-            "non-ASCII characters); the token is not shown"
-        )
-    return token
+def bearer_tokens(settings: ServerSettings, credentials: Credentials) -> TokenSource:
+    """The token source of bearer-token credentials (:mod:`groupmigrate.oauth`): an app's
+    client credentials grant (a token endpoint asked with the server's ``verify_tls`` and
+    timeouts, the token kept until shortly before it expires), or an embedder's
+    :class:`~groupmigrate.auth.TokenProvider`."""
+    return token_source(credentials, verify_tls=settings.verify_tls, timeout=(settings.connect_timeout, settings.read_timeout))
 
 
 @attrs.frozen
@@ -339,7 +307,7 @@ class _Sasl:
         return "_Sasl()"
 
 
-def _authenticate(client: Any, settings: ServerSettings, login: Login, tokens: Tokens | None, *, renew: bool = False) -> str:
+def _authenticate(client: Any, settings: ServerSettings, login: Login, tokens: TokenSource | None, *, renew: bool = False) -> str:
     """Log in as ``login`` says; returns how the login is named in messages."""
     creds = login.credentials
     offered = {bytes(c).decode("ascii", "replace").upper() for c in client.capabilities()}
@@ -382,10 +350,13 @@ def _authenticate(client: Any, settings: ServerSettings, login: Login, tokens: T
         except OSError as exc:
             raise ConnectionFailed(f"{who}: the connection broke while logging in ({type(exc).__name__})") from None
         return who
-    if isinstance(creds, TokenProvider):
+    if isinstance(creds, BEARER_CREDENTIALS):
         if tokens is None:
-            tokens = Tokens(creds)
-        who = f"user {user!r} (OAuth bearer token)"
+            tokens = bearer_tokens(settings, creds)
+        if isinstance(creds, OAuth2ClientCredentials):
+            who = f"mailbox {user!r} (app-only OAuth token, client id {creds.client_id!r})"
+        else:
+            who = f"user {user!r} (OAuth bearer token)"
         mechanism = settings.auth_mechanism
         if mechanism == "auto":
             mechanism = "oauthbearer" if "AUTH=OAUTHBEARER" in offered else "xoauth2"
@@ -403,7 +374,7 @@ def _authenticate(client: Any, settings: ServerSettings, login: Login, tokens: T
                 raise _RetryWithNewToken() from None  # on a fresh connection
             raise
         return who
-    raise ConfigError(f"the IMAP backend takes basic or token credentials, not {type(creds).__name__}", key="auth")
+    raise ConfigError(f"the IMAP backend takes basic, oauth2 or token credentials, not {type(creds).__name__}", key="auth")
 
 
 class _RetryWithNewToken(Exception):
@@ -425,9 +396,13 @@ def _sasl(client: Any, mechanism: str, answer: _Sasl, who: str, secrets: Sequenc
         raise ConnectionFailed(f"{who}: the connection broke while logging in ({type(exc).__name__})") from None
 
 
-def connect(settings: ServerSettings, login: Login, *, read_only: bool, tokens: Tokens | None = None) -> IMAPConnection:
+def connect(settings: ServerSettings, login: Login, *, read_only: bool, tokens: TokenSource | None = None) -> IMAPConnection:
     """A logged-in connection for ``login``'s mailbox; a source connection (``read_only``)
     is guarded from its first byte on.
+
+    ``tokens`` is where bearer tokens come from for OAuth credentials (shared by the
+    connections of an endpoint, see :func:`bearer_tokens`); a token the server refuses is
+    invalidated and a new one tried once, on a new connection.
 
     Raises:
         ConfigError: TLS cannot be verified (``ca_file``), STARTTLS missing (``tls``), a login
@@ -437,8 +412,8 @@ def connect(settings: ServerSettings, login: Login, *, read_only: bool, tokens: 
         AuthenticationError, AccessDenied: the login was refused (the message names the user
             and the form of login, never the password).
     """
-    if isinstance(login.credentials, TokenProvider) and tokens is None:
-        tokens = Tokens(login.credentials)
+    if isinstance(login.credentials, BEARER_CREDENTIALS) and tokens is None:
+        tokens = bearer_tokens(settings, login.credentials)
     for renew in (True, False):  # a refused bearer token is renewed once, on a new connection
         client = _open_client(settings)
         try:

@@ -11,14 +11,24 @@ from typing import Any
 
 import attrs
 
-from groupmigrate.auth import Auth, BasicAuth, TokenProvider
-from groupmigrate.backends.imap.connection import Examined, IMAPConnection, Login, Pool, ServerSettings, Tokens, connect
+from groupmigrate.auth import Auth, BasicAuth, Credentials, OAuth2ClientCredentials, TokenProvider
+from groupmigrate.backends.imap.connection import (
+    BEARER_CREDENTIALS,
+    Examined,
+    IMAPConnection,
+    Login,
+    Pool,
+    ServerSettings,
+    bearer_tokens,
+    connect,
+)
 from groupmigrate.backends.imap.errors import CommandRefused, is_missing
 from groupmigrate.backends.imap.folders import FolderTree, Listed
 from groupmigrate.backends.imap.profiles import PROFILES
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.errors import ConfigError
 from groupmigrate.items import Folder
+from groupmigrate.oauth import TokenSource
 
 __all__ = ["IMAPEndpoint", "MailboxBase", "is_loopback"]
 
@@ -29,6 +39,10 @@ ADMIN_LOGINS = ("plain-authzid", "master-separator", "none")
 AUTH_MECHANISMS = ("auto", "login", "plain", "xoauth2", "oauthbearer")
 LOGIN_USERS = ("address", "local-part")
 MAX_CONNECTIONS = 64
+
+
+_ACCEPTED = (BasicAuth, OAuth2ClientCredentials, TokenProvider)
+_ACCEPTED_TEXT = "basic credentials, OAuth 2.0 client credentials or a token provider"
 
 
 def is_loopback(host: str) -> bool:
@@ -47,7 +61,11 @@ class IMAPEndpoint:
         host: the server's host name or address.
         port: its port (default 993 with ``tls="implicit"``, else 143).
         auth: the endpoint's credentials: an admin who opens every mailbox (see
-            ``admin_login``), or a user's own; None when every account brings its own.
+            ``admin_login``), or a user's own (:class:`~groupmigrate.auth.BasicAuth`); an
+            app's :class:`~groupmigrate.auth.OAuth2ClientCredentials` (app-only tokens, e.g.
+            Exchange Online with ``https://outlook.office365.com/.default``, the default
+            scope) or a :class:`~groupmigrate.auth.TokenProvider`, whose bearer tokens log in
+            to each mailbox with XOAUTH2 or OAUTHBEARER; None when every account brings its own.
         profile: ``"dovecot"`` or ``"generic"``.
         tls: ``"implicit"`` (IMAPS), ``"starttls"`` or ``"none"`` (loopback only: tests).
         verify_tls: check the server's certificate (default True).
@@ -105,11 +123,9 @@ class IMAPEndpoint:
                 f"(loopback), not {host!r}: use \"implicit\" or \"starttls\"",
                 key="tls",
             )
-        if auth is not None and not isinstance(auth, (BasicAuth, TokenProvider)):
-            raise ConfigError(
-                f"the IMAP backend takes basic credentials or a token provider, not {type(auth).__name__}", key="auth"
-            )
-        if isinstance(auth, TokenProvider) and auth_mechanism in ("login", "plain"):
+        if auth is not None and not isinstance(auth, _ACCEPTED):
+            raise ConfigError(f"the IMAP backend takes {_ACCEPTED_TEXT}, not {type(auth).__name__}", key="auth")
+        if isinstance(auth, BEARER_CREDENTIALS) and auth_mechanism in ("login", "plain"):
             raise ConfigError(f"{auth_mechanism!r} needs a password; tokens go with \"xoauth2\" or \"oauthbearer\"", key="auth_mechanism")
         if admin_login == "plain-authzid" and auth_mechanism == "login":
             raise ConfigError("admin_login = \"plain-authzid\" needs AUTHENTICATE PLAIN, not LOGIN", key="auth_mechanism")
@@ -133,7 +149,9 @@ class IMAPEndpoint:
         self.profile = profile
         self.auth = auth
         self.max_message_bytes = max_message_bytes
-        self._tokens: dict[int, Tokens] = {}
+        # one token source per credentials object, shared by every mailbox of the endpoint (the
+        # credentials are kept with it, so that their id is not reused while it is cached)
+        self._tokens: dict[int, tuple[Credentials, TokenSource]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -147,7 +165,7 @@ class IMAPEndpoint:
             caps = attrs.evolve(caps, max_item_size=self.max_message_bytes)
         return caps
 
-    def _login(self, address: str, auth: Auth | None) -> tuple[Login, Tokens | None]:
+    def _login(self, address: str, auth: Auth | None) -> tuple[Login, TokenSource | None]:
         if not address or not isinstance(address, str):
             raise ConfigError("a mailbox address is required", key="address")
         credentials = auth if auth is not None else self.auth
@@ -156,12 +174,15 @@ class IMAPEndpoint:
                 f"{address}: no credentials: give the endpoint's [auth] (an admin) or the account's own in the accounts file",
                 key="auth",
             )
-        if not isinstance(credentials, (BasicAuth, TokenProvider)):
-            raise ConfigError(f"the IMAP backend takes basic credentials or a token provider, not {type(credentials).__name__}", key="auth")
+        if not isinstance(credentials, _ACCEPTED):
+            raise ConfigError(f"the IMAP backend takes {_ACCEPTED_TEXT}, not {type(credentials).__name__}", key="auth")
         tokens = None
-        if isinstance(credentials, TokenProvider):
+        if isinstance(credentials, BEARER_CREDENTIALS):
             with self._lock:
-                tokens = self._tokens.setdefault(id(credentials), Tokens(credentials))
+                cached = self._tokens.get(id(credentials))
+                if cached is None:
+                    cached = self._tokens[id(credentials)] = (credentials, bearer_tokens(self.settings, credentials))
+                tokens = cached[1]
         return Login(address, credentials, admin=auth is None), tokens
 
 

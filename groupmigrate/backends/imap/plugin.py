@@ -1,5 +1,10 @@
 """The IMAP backend as the core sees it: options, credentials, profiles and factories.
 
+Credentials: ``basic`` (a password: LOGIN or SASL PLAIN), ``oauth2`` (an app's client
+credentials: app-only bearer tokens from its token endpoint, scope
+``https://outlook.office365.com/.default`` unless ``scope`` says otherwise) and ``token`` (an
+embedder's token provider); tokens log in with XOAUTH2 or OAUTHBEARER.
+
 Registered as ``imap`` in the ``groupmigrate.backends`` entry-point group. Importing this
 module does not import IMAPClient; the factories do.
 """
@@ -47,7 +52,7 @@ def _prepare(options: dict[str, Any], profile: str, auth: Credentials | None) ->
                           "(loopback); use \"implicit\" or \"starttls\"", key="tls")  # fmt: skip
     if options["admin_login"] == "plain-authzid" and options["auth_mechanism"] == "login":
         raise ConfigError("admin_login = \"plain-authzid\" needs AUTHENTICATE PLAIN, not LOGIN", key="auth_mechanism")
-    if auth is not None and auth.kind == "token" and options["auth_mechanism"] in ("login", "plain"):
+    if auth is not None and auth.kind in ("oauth2", "token") and options["auth_mechanism"] in ("login", "plain"):
         raise ConfigError("tokens go with \"xoauth2\", \"oauthbearer\" or \"auto\"", key="auth_mechanism")
     separator = options["master_separator"]
     if any(c.isspace() for c in separator):
@@ -81,7 +86,7 @@ BACKEND = Backend(
     options=OPTIONS,
     profiles=dict(PROFILES),
     default_profile="generic",
-    credentials=("basic", "token"),
+    credentials=("basic", "oauth2", "token"),
     source=_source,
     destination=_destination,
     prepare=_prepare,
