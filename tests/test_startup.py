@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Top-level packages only a server connection needs.
-SERVER_LIBRARIES = ("exchangelib", "lxml")
+SERVER_LIBRARIES = ("exchangelib", "lxml", "imapclient", "imaplib")
 
 
 def imported_modules(*args: str, cwd: Path = ROOT) -> tuple[set[str], subprocess.CompletedProcess[str]]:

@@ -3,7 +3,6 @@ mailbox plumbing (a connection pool per mailbox, the folder tree)."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 from pathlib import Path
@@ -25,6 +24,14 @@ from groupmigrate.backends.imap.connection import (
 from groupmigrate.backends.imap.errors import CommandRefused, is_missing
 from groupmigrate.backends.imap.folders import FolderTree, Listed
 from groupmigrate.backends.imap.profiles import PROFILES
+from groupmigrate.backends.imap.settings import (
+    ADMIN_LOGINS,
+    AUTH_MECHANISMS,
+    LOGIN_USERS,
+    MAX_CONNECTIONS,
+    TLS_MODES,
+    is_loopback,
+)
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.errors import ConfigError
 from groupmigrate.items import Folder
@@ -34,24 +41,10 @@ __all__ = ["IMAPEndpoint", "MailboxBase", "is_loopback"]
 
 log = logging.getLogger("groupmigrate.imap")
 
-TLS_MODES = ("implicit", "starttls", "none")
-ADMIN_LOGINS = ("plain-authzid", "master-separator", "none")
-AUTH_MECHANISMS = ("auto", "login", "plain", "xoauth2", "oauthbearer")
-LOGIN_USERS = ("address", "local-part")
-MAX_CONNECTIONS = 64
 
 
 _ACCEPTED = (BasicAuth, OAuth2ClientCredentials, TokenProvider)
 _ACCEPTED_TEXT = "basic credentials, OAuth 2.0 client credentials or a token provider"
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class IMAPEndpoint:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from groupmigrate.auth import Credentials
-from groupmigrate.backends.imap.endpoint import ADMIN_LOGINS, AUTH_MECHANISMS, LOGIN_USERS, MAX_CONNECTIONS, TLS_MODES, is_loopback
+from groupmigrate.backends.imap.settings import ADMIN_LOGINS, AUTH_MECHANISMS, LOGIN_USERS, MAX_CONNECTIONS, TLS_MODES, is_loopback
 from groupmigrate.backends.imap.profiles import PROFILES
 from groupmigrate.errors import ConfigError
 from groupmigrate.plugins import Backend, Option, Settings
