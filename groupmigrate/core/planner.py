@@ -116,10 +116,15 @@ def delta_start(state: StateStore, pair: AccountPair) -> dt.datetime:
 
 
 def _destination_folder(
-    state: StateStore, executor: Executor, work: AccountWork, folder: Folder, key: str, by_id: dict[str, Folder]
+    state: StateStore, executor: Executor, work: AccountWork, folder: Folder, key: str, by_id: dict[str, Folder],
+    placed: dict[tuple[str, ...], Folder],
 ) -> Folder:
     """The destination folder of ``folder``: the one it was mapped to before (found by the
-    source folder's id, so a rename on the source keeps it), else by role and path."""
+    source folder's id, so a rename on the source keeps it), else by role and path.
+
+    A folder new to the migration whose parent went elsewhere on the destination (``placed``:
+    source path → destination folder, this run; a localized "Gesendete Elemente" placed on
+    the destination's Sent folder) goes under that parent's destination folder."""
     destination = work.destination
     assert destination is not None
     previous = state.folder_state(work.pair.key, key)
@@ -140,6 +145,9 @@ def _destination_folder(
                     f"{known} (this destination cannot rename or move folders)"
                 )
         return attrs.evolve(known, kind=folder.kind, role=folder.role)
+    parent = placed.get(folder.parent_path) if folder.parent_path else None
+    if parent is not None and folder.role is None and parent.path != folder.parent_path:
+        folder = attrs.evolve(folder, path=(*parent.path, folder.name), folder_id=None)
     return executor.read(executor.destination, str(work.pair), destination.ensure_folder, folder)
 
 
@@ -172,6 +180,7 @@ def prepare_account(
     resolver = work.source.resolve_addresses if isinstance(work.source, SupportsAddressResolution) else None
     work.sanitizer = Sanitizer(resolver=resolver, mapping=address_map)
     by_id = {f.folder_id: f for f in executor.read(executor.destination, str(pair), work.destination.folders) if f.folder_id}
+    placed: dict[tuple[str, ...], Folder] = {}
     for folder in executor.read(executor.source, str(pair), work.source.folders):
         if executor.cancel.is_set():
             raise Cancelled("cancelled")
@@ -184,7 +193,8 @@ def prepare_account(
             if not strays:
                 continue
         key = folder.folder_id or str(folder)
-        target = _destination_folder(state, executor, work, folder, key, by_id)
+        target = _destination_folder(state, executor, work, folder, key, by_id, placed)
+        placed[folder.path] = target
         previous = state.folder_state(pair.key, key)
         state.save_folder(
             FolderState(pair.key, key, folder.path, folder.kind, target.folder_id,
