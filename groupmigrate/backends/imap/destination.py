@@ -51,7 +51,6 @@ from groupmigrate.backends.imap.convert import (
     header_message_id,
     item_id,
     message_from_fetch,
-    parse_item_id,
 )
 from groupmigrate.backends.imap.endpoint import IMAPEndpoint, MailboxBase
 from groupmigrate.backends.imap.errors import (
@@ -78,7 +77,6 @@ MAIL_ROLES = frozenset({"inbox", "sent", "drafts", "deleted", "junk", "archive"}
 EXCHANGE_NAMES = {"sent items": "sent", "deleted items": "deleted", "junk email": "junk", "junk e-mail": "junk"}
 #: seconds to wait before looking a second time for a message whose APPEND answer was lost
 SETTLE_SECONDS = 1.0
-_FETCH_ITEMS = ["UID", "BODY.PEEK[]", "FLAGS", "INTERNALDATE", "RFC822.SIZE"]
 _LIST_ITEMS = ["UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID SUBJECT FROM DATE)]"]
 _UNSAFE_IN_NAMES = re.compile(r"[./\\~%*]")
 _FOUND_AFTER_LOSS = ("the answer to its APPEND was lost; found in the folder afterwards (same Message-ID, size and "
@@ -175,30 +173,29 @@ class IMAPDestinationMailbox(MailboxBase):
         for a character it cannot hold is created once more with ``_`` for such characters."""
         parts = list(path)
         for depth in range(1, len(parts) + 1):
-            sub = tuple(parts[:depth])
-            listed = tree.at(sub)
-            if listed is not None and listed.name is not None:
-                continue
-            name = tree.name_of(sub)
             try:
-                self._create_one(conn, name)
+                self._create_missing(conn, tree, tuple(parts[:depth]))
             except CommandRefused as exc:
                 safe = _UNSAFE_IN_NAMES.sub("_", parts[depth - 1])
                 if exc.code not in ("CANNOT", None) or safe == parts[depth - 1]:
-                    raise GroupmigrateError(f"folder {folder}: the destination refused to create {name!r}: {exc.text}") from None
+                    raise self._refused(folder, tree, tuple(parts[:depth]), exc) from None
                 log.warning("%s: folder %s: the server refused the name %r (%s); creating it as %r", self.address, folder,
                             parts[depth - 1], exc.text, safe)  # fmt: skip
                 parts[depth - 1] = safe
-                sub = tuple(parts[:depth])
-                listed = tree.at(sub)
-                if listed is not None and listed.name is not None:
-                    continue
-                name = tree.name_of(sub)
                 try:
-                    self._create_one(conn, name)
+                    self._create_missing(conn, tree, tuple(parts[:depth]))
                 except CommandRefused as again:
-                    raise GroupmigrateError(f"folder {folder}: the destination refused to create {name!r}: {again.text}") from None
+                    raise self._refused(folder, tree, tuple(parts[:depth]), again) from None
         return tuple(parts)
+
+    def _create_missing(self, conn: IMAPConnection, tree: FolderTree, path: tuple[str, ...]) -> None:
+        listed = tree.at(path)
+        if listed is None or listed.name is None:
+            self._create_one(conn, tree.name_of(path))
+
+    @staticmethod
+    def _refused(folder: Folder, tree: FolderTree, path: tuple[str, ...], exc: CommandRefused) -> GroupmigrateError:
+        return GroupmigrateError(f"folder {folder}: the destination refused to create {tree.name_of(path)!r}: {exc.text}")
 
     def _create_one(self, conn: IMAPConnection, name: str) -> None:
         try:
@@ -456,19 +453,7 @@ class IMAPDestinationMailbox(MailboxBase):
 
     def fetch_existing(self, folder: Folder, item_ids: Sequence[str]) -> Iterator[Item]:
         """The messages ``item_ids`` with their MIME, in that order; ids gone are left out."""
-        with self.pool.connection() as conn:
-            opened = self.examine(conn, folder)
-            if opened is None:
-                return iter(())
-            box = opened[1]
-            wanted = [(i, p[1]) for i, p in ((i, parse_item_id(i)) for i in item_ids) if p is not None and p[0] == box.uidvalidity]
-            answer = conn.fetch([uid for _, uid in wanted], _FETCH_ITEMS) if wanted else {}
-        out: list[Item] = []
-        for ident, uid in wanted:
-            data = answer.get(uid)
-            if data is not None and data.get(b"BODY[]") is not None:
-                out.append(message_from_fetch(ident, data))
-        return iter(out)
+        return self.fetch_messages(folder, item_ids)
 
     def count(self, folder: Folder) -> int:
         return self.message_count(folder)

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from groupmigrate.auth import Auth
-from groupmigrate.backends.imap.convert import item_id, message_from_fetch, parse_item_id
+from groupmigrate.backends.imap.convert import item_id
 from groupmigrate.backends.imap.endpoint import IMAPEndpoint, MailboxBase
 from groupmigrate.backends.imap.errors import SyncStateUnusable
 from groupmigrate.errors import SourceRenumbered
@@ -33,7 +33,6 @@ __all__ = ["IMAPSource", "IMAPSourceMailbox"]
 log = logging.getLogger("groupmigrate.imap")
 
 _LIST_ITEMS = ["UID", "RFC822.SIZE", "INTERNALDATE"]
-_FETCH_ITEMS = ["UID", "BODY.PEEK[]", "FLAGS", "INTERNALDATE", "RFC822.SIZE"]
 _STATE_VERSION = 1
 
 
@@ -79,23 +78,7 @@ class IMAPSourceMailbox(MailboxBase):
     def fetch(self, folder: Folder, refs: Sequence[ItemRef]) -> Iterator[Item]:
         """The messages for ``refs`` in their order, in one UID FETCH; ids gone (expunged, or of
         an earlier UIDVALIDITY) are left out."""
-        with self.pool.connection() as conn:
-            opened = self.examine(conn, folder)
-            if opened is None:
-                return iter(())
-            _name, box = opened
-            wanted: list[tuple[str, int]] = []
-            for ref in refs:
-                parsed = parse_item_id(ref.id)
-                if parsed is not None and parsed[0] == box.uidvalidity:
-                    wanted.append((ref.id, parsed[1]))
-            answer = conn.fetch([uid for _, uid in wanted], _FETCH_ITEMS) if wanted else {}
-        items: list[Item] = []
-        for ident, uid in wanted:
-            data = answer.get(uid)
-            if data is not None and data.get(b"BODY[]") is not None:
-                items.append(message_from_fetch(ident, data))
-        return iter(items)
+        return self.fetch_messages(folder, [ref.id for ref in refs])
 
     def count(self, folder: Folder) -> int:
         return self.message_count(folder)
