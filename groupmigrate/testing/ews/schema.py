@@ -262,13 +262,16 @@ class TypeInfo:
 
 @lru_cache(maxsize=1)
 def wsdl_operations() -> frozenset[str]:
-    """The operation names ``services.wsdl`` defines."""
-    tree = etree.parse(str(SCHEMA_DIR / "services.wsdl"))
+    """The operation names ``services.wsdl`` defines (parsed once, under the build lock: see
+    :data:`_BUILD_LOCK`; the service loads it before it takes requests)."""
+    with _BUILD_LOCK:
+        tree = etree.parse(str(SCHEMA_DIR / "services.wsdl"))
     ns = "http://schemas.xmlsoap.org/wsdl/"
     return frozenset(op.get("name") for op in tree.getroot().iter(f"{{{ns}}}operation") if op.get("name"))
 
 
 @lru_cache(maxsize=1)
 def type_info() -> TypeInfo:
-    """The process-wide :class:`TypeInfo`."""
-    return TypeInfo()
+    """The process-wide :class:`TypeInfo` (built once, under the build lock)."""
+    with _BUILD_LOCK:
+        return TypeInfo()

@@ -17,7 +17,7 @@ from lxml import etree
 from groupmigrate.testing.ews.auth import Directory, Principal, TokenError
 from groupmigrate.testing.ews.context import Context
 from groupmigrate.testing.ews.knobs import Knobs, Profile
-from groupmigrate.testing.ews.schema import load_schema, wsdl_operations
+from groupmigrate.testing.ews.schema import load_schema, type_info, wsdl_operations
 from groupmigrate.testing.ews.soap import (
     Envelope,
     ResponseError,
@@ -141,6 +141,10 @@ class Service:
         self.store = store
         self.directory = directory
         self.schema = load_schema(profile.extra_distinguished)
+        # loaded here, before the first request, not by concurrent first requests (libxml2
+        # parses unreliably while other threads compile schemas)
+        wsdl_operations()
+        type_info()
         self.operations: list[Operation] = []
         self._log_lock = threading.Lock()
         self._inflight: dict[str, int] = {}
