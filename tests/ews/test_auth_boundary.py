@@ -10,10 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from groupmigrate.auth import BasicAuth, OAuth2ClientCredentials, Secret, TokenProvider, redact_url
 from groupmigrate.backends.ews import EWSSource
@@ -21,6 +17,7 @@ from groupmigrate.backends.ews.connection import USER_AGENT
 from groupmigrate.backends.ews.tokens import ClientCredentialsTokens
 from groupmigrate.errors import AccessDenied, AuthenticationError, ConfigError, GroupmigrateError
 from groupmigrate.testing import EWSTestServer
+from groupmigrate.testing.certificates import self_signed_pem
 
 from .servers import CLIENT_ID, CLIENT_SECRET, SERVICE, TENANT, endpoint_kwargs, served
 
@@ -133,22 +130,9 @@ def test_a_rejected_token_names_the_app() -> None:
 # --- certificate credentials -----------------------------------------------------------------------
 
 
-def _certificate(common_name: str = "groupmigrate") -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365)).sign(key, hashes.SHA256())
-    )  # fmt: skip
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
-
-
 @pytest.fixture(scope="module")
 def certificate() -> tuple[str, str]:
-    return _certificate()
+    return self_signed_pem()
 
 
 def test_certificate_credentials_get_a_token_end_to_end(certificate: tuple[str, str], tmp_path: Path) -> None:
@@ -174,7 +158,7 @@ def test_certificate_credentials_get_a_token_end_to_end(certificate: tuple[str, 
 
 def test_a_certificate_the_app_does_not_have_is_refused(certificate: tuple[str, str]) -> None:
     cert_pem, _ = certificate
-    other_cert, other_key = _certificate("other")
+    other_cert, other_key = self_signed_pem("other")
     with served("exchange-online", ADDR) as server:
         server.directory.add_app_certificate(TENANT, CERT_CLIENT, cert_pem)
         auth = OAuth2ClientCredentials(TENANT, CERT_CLIENT, private_key=other_key, certificate=other_cert, token_url=server.token_url(TENANT))

@@ -31,6 +31,7 @@ from groupmigrate.backends.imap.source import IMAPSource
 from groupmigrate.errors import AuthenticationError, ConfigError
 from groupmigrate.frontdoors.config import Config, load_config
 from groupmigrate.testing import EWSTestServer
+from groupmigrate.testing.certificates import self_signed_pem
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -286,26 +287,8 @@ def test_a_client_secret_the_token_endpoint_refuses_is_named_without_it(tmp_path
     assert imap.payloads == []  # no login was tried without a token
 
 
-def _certificate() -> tuple[str, str]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "groupmigrate imap")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365)).sign(key, hashes.SHA256())
-    )  # fmt: skip
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
-
-
 def test_certificate_credentials_log_in_to_imap(tmp_path: Path, imap: FakeOAuthIMAP, tokens: Tokens, caplog: pytest.LogCaptureFixture) -> None:
-    cert_pem, key_pem = _certificate()
+    cert_pem, key_pem = self_signed_pem()
     tokens.server.directory.add_app_certificate(TENANT, CERT_CLIENT, cert_pem)
     (tmp_path / "app.crt").write_text(cert_pem)
     (tmp_path / "app.key").write_text(key_pem)
