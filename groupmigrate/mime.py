@@ -38,7 +38,7 @@ class MimeContent:
     the decoded bytes are not kept, so a big message is held once, as text).
     """
 
-    __slots__ = ("_raw", "_text")
+    __slots__ = ("_header", "_raw", "_text")
 
     def __init__(self, raw: bytes | None = None, *, base64: bytes | str | mmap.mmap | None = None) -> None:
         if (raw is None) == (base64 is None):
@@ -69,6 +69,7 @@ class MimeContent:
             raw = bytes(raw)  # bytearray, memoryview
         self._raw = raw
         self._text = text
+        self._header: bytes | None = None
 
     @classmethod
     def of(cls, value: object) -> MimeContent:
@@ -126,12 +127,17 @@ class MimeContent:
         return decode_base64(text[: -(-size // 3) * 4])[:size]
 
     def header_block(self) -> bytes:
-        """The header block, up to and including the first empty line (all of it when none)."""
+        """The header block, up to and including the first empty line (all of it when none).
+
+        Kept once read: identity, labels and the sanitizer all read it."""
+        if self._header is not None:
+            return self._header
         want = 6144
         while True:
             head = self.head(want)
             block = _header_block(head)
             if len(block) < len(head) or len(head) < want:
+                self._header = block
                 return block
             want *= 4
 
@@ -160,6 +166,7 @@ class MimeContent:
 
     def __setstate__(self, state: tuple[bytes | None, bytes | None]) -> None:
         self._raw, self._text = state
+        self._header = None
 
     def __repr__(self) -> str:
         held = "base64" if self._text is not None else "raw"
