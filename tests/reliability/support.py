@@ -812,7 +812,15 @@ class FaultProxy(_Proxy):
         self._released.clear()
         self.holding.clear()
 
-    def _choose(self, request: bytes) -> str | None:
+    def _missed(self, rule: FaultRule | None) -> None:
+        """A held answer never came (the server dropped the connection): hold the next
+        matching request instead, so that a test waiting for a hold still gets one."""
+        if rule is not None and rule.nth:
+            with self._lock:
+                rule.hits -= 1
+                rule.nth = rule.nth | {rule.seen + 1}
+
+    def _choose_rule(self, request: bytes) -> FaultRule | None:
         with self._lock:
             for rule in self._rules:
                 if rule.after is not None and rule.after.hits == 0:
@@ -827,7 +835,7 @@ class FaultProxy(_Proxy):
                     rule.hits += 1
                     self.stats[rule.kind] += 1
                     self.injected.append((rule.kind, _operation(request)))
-                    return rule.kind
+                    return rule
         return None
 
     def _hold(self) -> None:
@@ -842,7 +850,8 @@ class FaultProxy(_Proxy):
                 request = _read_http_message(conn, inbound)
                 if request is None:
                     return
-                kind = self._choose(request)
+                rule = self._choose_rule(request)
+                kind = rule.kind if rule is not None else None
                 if kind == "reset_before":
                     _reset(conn)
                     return
@@ -857,6 +866,8 @@ class FaultProxy(_Proxy):
                 with self._lock:
                     self.stats["forwarded"] += 1
                 if answer is None:
+                    if kind == "hold_after":
+                        self._missed(rule)
                     _reset(conn)
                     return
                 if kind == "drop_answer":
