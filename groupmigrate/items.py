@@ -400,6 +400,8 @@ class Event:
     recurrence: str | None = None
     exceptions: tuple[Event, ...] = attrs.field(default=(), converter=_tuple)
     deleted_occurrences: tuple[dt.datetime, ...] = attrs.field(default=(), converter=_tuple)
+    #: extra occurrences outside the rule (iCalendar RDATE), as their starts
+    recurrence_dates: tuple[dt.datetime | dt.date, ...] = attrs.field(default=(), converter=_tuple)
     recurrence_id: dt.datetime | None = attrs.field(default=None, validator=_aware)
     uid: str | None = None
     reminder_minutes: int | None = attrs.field(default=None, validator=attrs.validators.optional(_non_negative))

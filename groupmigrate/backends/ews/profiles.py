@@ -35,7 +35,10 @@ def _capabilities(**kwargs: Any) -> Capabilities:
     return Capabilities(
         allows_mixed_folders=True, max_contact_emails=3, max_contact_websites=1, max_contact_addresses=3,
         max_contact_im_addresses=3, keeps_occurrence_attachments=False,
-        stores_exact_mime=False, keeps_note_dates=False, **kwargs
+        stores_exact_mime=False, keeps_note_dates=False,
+        # a series on Exchange is its rule: occurrences added outside it (iCalendar RDATE) have no place
+        unsupported_fields=frozenset({"calendar.recurrence_dates"}) | kwargs.pop("unsupported_fields", frozenset()),
+        **kwargs
     )
 
 
