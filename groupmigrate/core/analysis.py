@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import attrs
 
 from groupmigrate.accounts import AccountPair
-from groupmigrate.capabilities import Capabilities
+from groupmigrate.core.combined import RouteCapabilities, for_kind
 from groupmigrate.core.mappers import format_size
 from groupmigrate.errors import GroupmigrateError
 from groupmigrate.items import ALL_ITEM_TYPES, ItemType
@@ -108,11 +108,10 @@ def analyze(
     workers: int,
     item_types: Sequence[ItemType],
     since: dt.datetime | None,
-    caps: Capabilities | None = None,
+    caps: RouteCapabilities | None = None,
 ) -> Analysis:
     """Count items and bytes per account and item type, the items over the destination's size
     limit (from the route's capabilities), and the destination's free space."""
-    limit = caps.max_item_size if caps is not None else None
 
     def analyze_pair(pair: AccountPair) -> AccountAnalysis:
         items: dict[str, int] = {}
@@ -124,6 +123,7 @@ def analyze(
                 for folder in src.folders():
                     if folder.kind not in item_types:
                         continue
+                    limit = for_kind(caps, folder.kind).max_item_size if caps is not None else None
                     for ref in src.list_items(folder, since):
                         items[folder.kind] = items.get(folder.kind, 0) + 1
                         sizes[folder.kind] = sizes.get(folder.kind, 0) + ref.size

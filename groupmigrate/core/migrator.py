@@ -30,6 +30,7 @@ from groupmigrate.accounts import AccountPair
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.core.dedup import DuplicatePolicy, content_fingerprint
 from groupmigrate.core import planner
+from groupmigrate.core.combined import route_capabilities
 from groupmigrate.core.executor import Cancelled, Executor
 from groupmigrate.core.pipeline import BatchOutcome, Collapse, Prepared, batches, exact_key, prepare
 from groupmigrate.core.planner import (
@@ -104,6 +105,8 @@ class Migrator:
         self._sink_failures = 0
         self._cancelled_at: float | None = None
         self.capabilities: Capabilities = source.capabilities.intersect(destination.capabilities)
+        #: per item type: what holds on the route (differs by type when a side is a combination)
+        self.route: dict[ItemType, Capabilities] = route_capabilities(source, destination)
         self._fresh_run()
 
     def _fresh_run(self) -> None:
@@ -131,7 +134,7 @@ class Migrator:
         """Count items and bytes per account and item type, and the destination's free space."""
         return planner.analyze(
             self.source, self.destination, _pairs(pairs), workers=self.workers, item_types=self.item_types,
-            since=self.since, caps=self.capabilities,
+            since=self.since, caps=self.route,
         )  # fmt: skip
 
     def cancel(self) -> None:
@@ -271,7 +274,7 @@ class Migrator:
         self._emit(ev.AccountStarted(run_id, pair))
         planner.prepare_account(
             self.state, work.executor, self.source, self.destination, work, item_types=self.item_types,
-            since=since, mode=mode, address_map=self.address_map, caps=self.capabilities,
+            since=since, mode=mode, address_map=self.address_map, caps=self.route,
             on_job=lambda job: on_job(work, job),
         )  # fmt: skip
         self._progress(work)
@@ -279,7 +282,7 @@ class Migrator:
     def _plan(self, work: AccountWork, job: FolderJob) -> FolderPlan | BaseException:
         """The folder's plan; an error is handed to the folder's task, as if it had planned."""
         try:
-            return planner.plan_folder(self.state, work.executor, work, job, self.capabilities)
+            return planner.plan_folder(self.state, work.executor, work, job, self.route[job.source_folder.kind])
         except Cancelled:
             raise
         except Exception as exc:  # noqa: BLE001 - raised again by the folder's task
@@ -323,7 +326,7 @@ class Migrator:
         done = [r for r in job.refs if r.id not in todo_ids]
         self._advance(work, len(done), sum(r.size for r in done))
         collapse = Collapse()
-        caps = self.capabilities
+        caps = self.route[job.source_folder.kind]
         todo = list(batches(plan.todo, caps.max_batch_items, caps.max_batch_bytes))
         ahead: tuple[Future[list[Item]], int] | None = None  # the next batch, being fetched
         try:
@@ -374,7 +377,8 @@ class Migrator:
         out = BatchOutcome(work.pair, str(folder), job.folder_key, folder.kind)
         ex = work.executor
         by_id = {item.source_id: item for item in fetched}
-        work.sanitizer.prefetch(by_id.values(), self.capabilities)
+        caps = self.route[folder.kind]
+        work.sanitizer.prefetch(by_id.values(), caps)
         to_send: list[Prepared] = []
         for ref in batch:
             item = by_id.get(ref.id)
@@ -386,7 +390,7 @@ class Migrator:
                 continue
             prepared = prepare(
                 ref, item, source_address=work.pair.source, folder_kind=folder.kind, item_types=self.item_types,
-                caps=self.capabilities, context=work.context, sanitizer=work.sanitizer,
+                caps=caps, context=work.context, sanitizer=work.sanitizer,
             )  # fmt: skip
             out.changes(prepared.label, prepared.changes)
             if prepared.item is None:
@@ -395,7 +399,7 @@ class Migrator:
                 to_send.append(prepared)
         results = ex.create(
             what, destination, job.destination_folder, [p.item for p in to_send],
-            [p.stamp for p in to_send], use_stamps=self.capabilities.supports_provenance,
+            [p.stamp for p in to_send], use_stamps=caps.supports_provenance,
         )  # fmt: skip
         for prepared, written in zip(to_send, results):
             if written.status == "created":
@@ -477,7 +481,8 @@ class Migrator:
             return "failed"
         try:
             status = verify_account(
-                self.state, self.executor, run_id, pair, src, dst, self.item_types, self.capabilities.supports_provenance
+                self.state, self.executor, run_id, pair, src, dst, self.item_types,
+                {t: c.supports_provenance for t, c in self.route.items()},
             )
         except GroupmigrateError as exc:
             self.state.finish_account(run_id, pair.key, "failed", str(exc))

@@ -21,6 +21,7 @@ import attrs
 
 from groupmigrate.accounts import AccountPair
 from groupmigrate.capabilities import Capabilities
+from groupmigrate.core.combined import RouteCapabilities, for_kind
 from groupmigrate.core.dedup import fingerprint
 from groupmigrate.core.executor import Cancelled, Executor
 from groupmigrate.core.identity import provenance_stamp
@@ -162,7 +163,7 @@ def prepare_account(
     since: dt.datetime | None,
     mode: str,
     address_map: dict[str, str],
-    caps: Capabilities,
+    caps: RouteCapabilities,
     on_job: Callable[[FolderJob], None] | None = None,
 ) -> None:
     """Open both mailboxes, map every folder and list what each holds (``work.jobs``).
@@ -210,7 +211,7 @@ def prepare_account(
         if strays is not None:
             refs, sync_state, complete = strays, None, True
         else:
-            refs, sync_state, whole = _list(executor, work, folder, folder_since, mode, previous, caps)
+            refs, sync_state, whole = _list(executor, work, folder, folder_since, mode, previous, for_kind(caps, folder.kind))
             complete = whole or (folder_since is None and not (mode == "delta" and previous is not None and previous.sync_state))
         job = FolderJob(pair, folder, target, refs, key, sync_state, listed_at, complete)
         work.jobs.append(job)

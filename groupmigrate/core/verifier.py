@@ -12,6 +12,7 @@ either mailbox, and never changes the id map.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 
 from groupmigrate.accounts import AccountPair
 from groupmigrate.core.executor import Executor
@@ -50,7 +51,7 @@ def verify_account(
     src: SourceMailbox,
     dst: DestinationMailbox,
     item_types: tuple[str, ...],
-    use_stamps: bool,
+    use_stamps: bool | Mapping[str, bool],
 ) -> str:
     """Verify every folder of one account; returns the account's status."""
     what = str(pair)
@@ -67,7 +68,8 @@ def verify_account(
                 (f for f in destination_folders if (folder.role is not None and f.role == folder.role) or f.path == folder.path),
                 None,
             )
-        bad += _verify_folder(state, executor, run_id, pair, src, dst, folder, key, target, use_stamps, item_types)
+        stamped = use_stamps if isinstance(use_stamps, bool) else use_stamps.get(folder.kind, False)
+        bad += _verify_folder(state, executor, run_id, pair, src, dst, folder, key, target, stamped, item_types)
     return "completed" if bad == 0 else "completed_with_errors"
 
 
