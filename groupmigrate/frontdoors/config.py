@@ -37,6 +37,7 @@ from groupmigrate.plugins import Backend, Settings, get_backend
 from groupmigrate.protocols import Destination, Source
 
 __all__ = [
+    "CombinedEndpointConfig",
     "Config",
     "EndpointConfig",
     "InsecureConfigWarning",
@@ -106,6 +107,57 @@ class EndpointConfig:
 
 
 @attrs.frozen
+class CombinedEndpointConfig:
+    """A side whose item types live on several servers: ``[destination]`` names an endpoint
+    per item type (``mail = "imap"``, ``calendar = "dav"``), and each endpoint is a table of
+    its own under it (``[destination.imap]``, ``[destination.dav]``; its ``backend`` is the
+    table's name unless it says otherwise).
+
+    Attributes:
+        types: item type → the name of the endpoint holding it.
+        endpoints: endpoint name → its configuration.
+    """
+
+    types: Mapping[ItemType, str]
+    endpoints: Mapping[str, EndpointConfig]
+
+    @property
+    def backend(self) -> str:
+        return "+".join(dict.fromkeys(e.backend for e in self.endpoints.values()))
+
+    @property
+    def auth(self) -> Auth | None:
+        """The credentials shared by every endpoint, if they all have the same (else None)."""
+        found = {id(e.auth): e.auth for e in self.endpoints.values()}
+        return next(iter(found.values())) if len(found) == 1 else None
+
+    def needs_account_credentials(self) -> bool:
+        """Whether an endpoint opens mailboxes only with per-account credentials."""
+        return any(e.auth is None and get_backend(e.backend).requires_credentials for e in self.endpoints.values())
+
+    def build_source(self) -> Source:
+        from groupmigrate.core.combined import CombinedSource
+
+        built = {name: e.build_source() for name, e in self.endpoints.items()}
+        return CombinedSource({kind: built[name] for kind, name in self.types.items()})
+
+    def build_destination(self) -> Destination:
+        from groupmigrate.core.combined import CombinedDestination
+
+        built = {name: e.build_destination() for name, e in self.endpoints.items()}
+        return CombinedDestination({kind: built[name] for kind, name in self.types.items()})
+
+    def describe(self) -> str:
+        by_endpoint: dict[str, list[str]] = {}
+        for kind, name in self.types.items():
+            by_endpoint.setdefault(name, []).append(kind)
+        return "; ".join(f"{', '.join(kinds)}: {self.endpoints[name].describe()}" for name, kinds in by_endpoint.items())
+
+
+Endpoint = EndpointConfig | CombinedEndpointConfig
+
+
+@attrs.frozen
 class MigrationConfig:
     """The ``[migration]`` table.
 
@@ -142,8 +194,8 @@ class Config:
     """
 
     path: Path
-    source: EndpointConfig
-    destination: EndpointConfig
+    source: Endpoint
+    destination: Endpoint
     migration: MigrationConfig
     notifiers: tuple[Notifier, ...] = ()
 
@@ -157,10 +209,13 @@ class Config:
             AccountsFileError: The accounts file has problems.
         """
         sides: list[Side] = []
-        if self.source.auth is None and get_backend(self.source.backend).requires_credentials:
-            sides.append("source")
-        if self.destination.auth is None and get_backend(self.destination.backend).requires_credentials:
-            sides.append("destination")
+        for name, side in (("source", self.source), ("destination", self.destination)):
+            if isinstance(side, CombinedEndpointConfig):
+                needed = side.needs_account_credentials()
+            else:
+                needed = side.auth is None and get_backend(side.backend).requires_credentials
+            if needed:
+                sides.append(cast(Side, name))
         return read_accounts_csv(self.migration.accounts, require_auth=sides)
 
 
@@ -207,15 +262,45 @@ class _Loader(Sources):
     def config(self, file: Path, data: Mapping[str, Any]) -> Config:
         root = Table(data, "", self)
         root.only("source", "destination", "migration", "notify")
-        source = self.endpoint(_required_table(root, "source"))
-        destination = self.endpoint(_required_table(root, "destination"))
+        source = self.side(_required_table(root, "source"))
+        destination = self.side(_required_table(root, "destination"))
         migration = self.migration(_required_table(root, "migration"))
         notify = root.table("notify")
         notifiers = self.notifiers(notify) if notify is not None else ()
         return Config(file, source, destination, migration, notifiers)
 
-    def endpoint(self, table: Table) -> EndpointConfig:
-        name = table.string("backend", default="ews") or "ews"
+    def side(self, table: Table) -> Endpoint:
+        """One side: an endpoint, or (when it names an endpoint per item type) a combination."""
+        if not any(table.raw(kind) is not None for kind in ALL_ITEM_TYPES):
+            return self.endpoint(table)
+        types: dict[ItemType, str] = {}
+        for kind in ALL_ITEM_TYPES:
+            name = table.raw(kind)
+            if name is None:
+                continue
+            if not isinstance(name, str) or not name.strip():
+                raise ConfigError("must name an endpoint table under this one (mail = \"imap\" with [...imap])",
+                                  key=table.key(kind))  # fmt: skip
+            types[kind] = name.strip()
+        names = tuple(dict.fromkeys(types.values()))
+        table.only(*ALL_ITEM_TYPES, *names)
+        endpoints: dict[str, EndpointConfig] = {}
+        for name in names:
+            sub = table.table(name)
+            if sub is None:
+                kind = next(k for k, n in types.items() if n == name)
+                raise ConfigError(f"names the endpoint {name!r}, but there is no [{table.key(name)}] table",
+                                  key=table.key(kind))  # fmt: skip
+            endpoints[name] = self.endpoint(sub, default_backend=name)
+        for kind, name in types.items():
+            backend = get_backend(endpoints[name].backend)
+            holds = set().union(*(caps.item_types for caps in backend.profiles.values()))
+            if kind not in holds:
+                raise ConfigError(f"the endpoint {name!r} (backend {backend.name!r}) cannot hold {kind}", key=table.key(kind))
+        return CombinedEndpointConfig(types, endpoints)
+
+    def endpoint(self, table: Table, default_backend: str = "ews") -> EndpointConfig:
+        name = table.string("backend", default=default_backend) or default_backend
         try:
             backend = get_backend(name)
         except ConfigError as exc:
