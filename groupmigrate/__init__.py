@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from groupmigrate.accounts import AccountPair, read_accounts_csv
     from groupmigrate.auth import BasicAuth, Credentials, OAuth2ClientCredentials, Secret, TokenProvider
     from groupmigrate.capabilities import Capabilities
+    from groupmigrate.core.combined import CombinedDestination, CombinedSource
     from groupmigrate.core.dedup import DuplicatePolicy
     from groupmigrate.errors import (
         AccessDenied,
@@ -96,6 +97,8 @@ __all__ = [
     "CalendarEvent",
     "Capabilities",
     "CheckResult",
+    "CombinedDestination",
+    "CombinedSource",
     "ConfigError",
     "ConnectionFailed",
     "Contact",
@@ -169,6 +172,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "CalendarEvent": ("groupmigrate.items", "Event"),
     "Capabilities": ("groupmigrate.capabilities", "Capabilities"),
     "CheckResult": ("groupmigrate.core.migrator", "CheckResult"),
+    "CombinedDestination": ("groupmigrate.core.combined", "CombinedDestination"),
+    "CombinedSource": ("groupmigrate.core.combined", "CombinedSource"),
     "ConfigError": ("groupmigrate.errors", "ConfigError"),
     "ConnectionFailed": ("groupmigrate.errors", "ConnectionFailed"),
     "Contact": ("groupmigrate.items", "Contact"),

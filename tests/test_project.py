@@ -16,7 +16,7 @@ PUBLIC = sorted(
     """
     ALL_ITEM_TYPES AccessDenied AccessError AccountAnalysis AccountFinished AccountPair AccountReport
     AccountStarted AccountsFileError Analysis Attachment Attendee AuthenticationError BasicAuth
-    CalendarEvent Capabilities CheckResult ConfigError ConnectionFailed Contact DuplicatePolicy
+    CalendarEvent Capabilities CheckResult CombinedDestination CombinedSource ConfigError ConnectionFailed Contact DuplicatePolicy
     DuplicateSkipped EWSDestination EWSSource Event Folder FolderStarted GroupmigrateError ItemFailed
     ItemMigrated ItemRef ItemRejected ItemSkipped LogEntry LoggingSink Mailbox MailboxNotFound Message
     Migrator Note OAuth2ClientCredentials Phone PostalAddress Progress Report RunFinished RunStarted
