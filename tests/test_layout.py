@@ -79,8 +79,24 @@ def test_layers_import_only_downwards() -> None:
 def test_exchangelib_stays_in_the_ews_backend_and_its_test_server() -> None:
     problems = [
         module for module, path in MODULES.items()
-        if any(i.split(".")[0] in ("exchangelib", "lxml") for i in _imports(path, module_level=False))
+        if any(i.split(".")[0] == "exchangelib" for i in _imports(path, module_level=False))
         and not module.startswith(("groupmigrate.backends.ews", "groupmigrate.testing.ews"))
+    ]  # fmt: skip
+    assert problems == []
+
+
+def test_server_libraries_stay_in_their_backends() -> None:
+    """lxml parses EWS and WebDAV answers; iCalendar and vCard libraries belong to the DAV backend."""
+    homes = {
+        "lxml": ("groupmigrate.backends.ews", "groupmigrate.testing.ews", "groupmigrate.backends.dav"),
+        "icalendar": ("groupmigrate.backends.dav",),
+        "vobject": ("groupmigrate.backends.dav",),
+        "imapclient": ("groupmigrate.backends.imap", "groupmigrate.testing.dovecot", "groupmigrate.frontdoors.demo_sides"),
+    }
+    problems = [
+        f"{module} imports {library}" for module, path in MODULES.items()
+        for library, allowed in homes.items()
+        if any(i.split(".")[0] == library for i in _imports(path, module_level=False)) and not module.startswith(allowed)
     ]  # fmt: skip
     assert problems == []
 

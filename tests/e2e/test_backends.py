@@ -87,4 +87,4 @@ def test_a_backend_that_is_not_installed_is_named_with_what_is(site: Path, tmp_p
     )
     done = cli(site, tmp_path, "check", "bad.toml")
     assert done.returncode == 2
-    assert "source.backend: no backend 'pop3' is installed (installed: 'dirmail', 'ews', 'imap', 'memory')" in done.stderr
+    assert "source.backend: no backend 'pop3' is installed (installed: 'dav', 'dirmail', 'ews', 'imap', 'memory')" in done.stderr
