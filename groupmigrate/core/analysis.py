@@ -123,7 +123,9 @@ def analyze(
                 for folder in src.folders():
                     if folder.kind not in item_types:
                         continue
-                    limit = for_kind(caps, folder.kind).max_item_size if caps is not None else None
+                    route = for_kind(caps, folder.kind) if caps is not None else None
+                    # items of a type the route does not carry are skipped as such, whatever their size
+                    limit = route.max_item_size if route is not None and folder.kind in route.item_types else None
                     for ref in src.list_items(folder, since):
                         items[folder.kind] = items.get(folder.kind, 0) + 1
                         sizes[folder.kind] = sizes.get(folder.kind, 0) + ref.size

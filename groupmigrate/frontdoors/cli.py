@@ -61,9 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
     demo.add_argument("--source", default="ews", metavar="BACKEND",
-                      help="the source's backend (default: ews, an Exchange Online test server; imap: a real Dovecot; memory); any that offers a demo server")  # fmt: skip
+                      help="the source's backend (default: ews, an Exchange Online test server; imap: a real Dovecot; dav: a real Radicale; "
+                           "imap+dav: a hosting account, mail in Dovecot and the rest in Radicale; memory); any that offers a demo server")  # fmt: skip
     demo.add_argument("--destination", default="ews", metavar="BACKEND",
-                      help="the destination's backend (default: ews, a WorkMail test server; imap: a real Dovecot; memory)")  # fmt: skip
+                      help="the destination's backend (default: ews, a WorkMail test server; imap: a real Dovecot; dav: a real Radicale; "
+                           "imap+dav: mail in Dovecot and the rest in Radicale; memory)")  # fmt: skip
     demo.add_argument("--keep-servers", action="store_true",
                       help="after the demo, keep both test servers up until Ctrl-C and write a configuration for them")  # fmt: skip
     demo.add_argument("--keep-dir", default="groupmigrate-demo", metavar="DIR",

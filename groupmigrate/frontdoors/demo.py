@@ -198,7 +198,10 @@ def run_demo(
         for i, user in enumerate(SAMPLE_USERS):
             expected[user] = seed_mailbox(source_side, user, now, oversized=i == 0, caps=route)
             dest_side.add_mailbox(f"{user}@{DESTINATION_DOMAIN}", password=f"{user}-destination-password")
-            pairs.append(AccountPair(f"{user}@{SOURCE_DOMAIN}", f"{user}@{DESTINATION_DOMAIN}"))
+            # hosting servers have no admin who opens every mailbox: each account logs in itself
+            source_auth = source_side.account_auth(f"{user}@{SOURCE_DOMAIN}") if hasattr(source_side, "account_auth") else None
+            dest_auth = dest_side.account_auth(f"{user}@{DESTINATION_DOMAIN}") if hasattr(dest_side, "account_auth") else None
+            pairs.append(AccountPair(f"{user}@{SOURCE_DOMAIN}", f"{user}@{DESTINATION_DOMAIN}", source_auth, dest_auth))
         source_endpoint, destination_endpoint = source_side.endpoint(), dest_side.endpoint()
         on_event = None
         if progress:

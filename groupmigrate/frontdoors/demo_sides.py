@@ -208,6 +208,16 @@ class demo_side:  # noqa: N801 - used as a context manager, like open()
     def __init__(self, name: str, role: str) -> None:
         from groupmigrate.plugins import get_backend
 
+        if name == "imap+dav":
+            from groupmigrate.frontdoors.demo_hosting import CombinedSide, DAVSide
+
+            mail = _IMAPSide(role)
+            try:
+                self.side: Any = CombinedSide(role, mail, DAVSide(role))
+            except BaseException:
+                mail.close()
+                raise
+            return
         backend = get_backend(name)
         if backend.demo is not None:
             self.side = backend.demo(role)
@@ -217,6 +227,10 @@ class demo_side:  # noqa: N801 - used as a context manager, like open()
             self.side = _MemorySide(role)
         elif name == "imap":
             self.side = _IMAPSide(role)
+        elif name == "dav":
+            from groupmigrate.frontdoors.demo_hosting import DAVSide
+
+            self.side = DAVSide(role)
         else:
             raise ConfigError(f"backend {name!r} offers no demo server", key=f"--{role}")
 

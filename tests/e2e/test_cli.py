@@ -289,3 +289,25 @@ def test_demo_runs_routes_through_a_real_dovecot(tmp_path, source, destination, 
     assert f"alice@contoso.com -> alice@example.org: completed; migrated {alice_migrated}," in result.stdout
     if source == "ews":
         assert "skipped 10," in result.stdout  # contacts, calendar, tasks and notes: not IMAP
+
+
+@pytest.mark.parametrize(("source", "destination", "alice_migrated"),
+                         [("ews", "imap+dav", 36), ("imap+dav", "ews", 35), ("ews", "dav", 10)])  # fmt: skip
+def test_demo_runs_routes_into_and_out_of_hosting(tmp_path, source, destination, alice_migrated):
+    """Mail in a real Dovecot, everything else in a real Radicale, as one account per user."""
+    from groupmigrate.testing.dovecot import find_dovecot
+    from groupmigrate.testing.radicale import find_radicale
+
+    missing = [name for name, found in (("Dovecot (dovecot-imapd)", find_dovecot()), ("Radicale", find_radicale())) if not found]
+    if missing:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"not installed: {', '.join(missing)}; bash scripts/test.sh installs them")
+        pytest.skip(f"not installed: {', '.join(missing)}")
+    result = cli("demo", "--no-progress", "--source", source, "--destination", destination,
+                 "--report", str(tmp_path / "report.html"), cwd=tmp_path, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "demo OK" in result.stdout and "the source saw no write" in result.stdout
+    assert f"alice@contoso.com -> alice@example.org: completed; migrated {alice_migrated}," in result.stdout
+    assert "missing 0, extra 0, duplicate 0" in result.stdout
+    if destination == "dav":
+        assert "skipped 26," in result.stdout and "over the destination's size limit" not in result.stdout
