@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         TaskStatus,
     )
     from groupmigrate.core.migrator import AccountAnalysis, Analysis, CheckResult, Migrator
+    from groupmigrate.protocols import Unreadable
     from groupmigrate.core.report import AccountReport, LogEntry, Report
     from groupmigrate.core.state import SqliteStateStore, StateStore
     from groupmigrate.backends.ews import EWSDestination, EWSSource
@@ -150,6 +151,7 @@ __all__ = [
     "TokenProvider",
     "TqdmSink",
     "TransientError",
+    "Unreadable",
     "read_accounts_csv",
 ]
 
@@ -225,6 +227,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TokenProvider": ("groupmigrate.auth", "TokenProvider"),
     "TqdmSink": ("groupmigrate.events", "TqdmSink"),
     "TransientError": ("groupmigrate.errors", "TransientError"),
+    "Unreadable": ("groupmigrate.protocols", "Unreadable"),
     "read_accounts_csv": ("groupmigrate.accounts", "read_accounts_csv"),
 }
 

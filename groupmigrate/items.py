@@ -54,6 +54,7 @@ __all__ = [
     "ShowAs",
     "Task",
     "TaskStatus",
+    "folder_color",
 ]
 
 ItemType = Literal["mail", "contacts", "calendar", "tasks", "notes"]
@@ -110,6 +111,26 @@ class Mailbox:
     address: str
 
 
+_HEX = frozenset("0123456789ABCDEF")
+
+
+def folder_color(value: object) -> str | None:
+    """A folder colour as ``#RRGGBB`` or ``#RRGGBBAA`` (upper case); None for anything else.
+
+    Accepts those forms in any case, with or without the ``#`` and surrounding blanks, and
+    the short forms ``#RGB`` / ``#RGBA``. Never raises: a colour read from a server that is
+    not one is simply no colour.
+    """
+    if not isinstance(value, str):
+        return None
+    digits = value.strip().removeprefix("#").upper()
+    if not digits or not set(digits) <= _HEX:
+        return None
+    if len(digits) in (3, 4):
+        digits = "".join(d * 2 for d in digits)
+    return f"#{digits}" if len(digits) in (6, 8) else None
+
+
 @attrs.frozen
 class Folder:
     """A folder of a mailbox.
@@ -117,6 +138,10 @@ class Folder:
     ``path`` is the tuple of folder names from the top of the mailbox (so a name may contain
     ``/``); ``kind`` is the item type the folder holds; ``role`` the well-known role (inbox,
     sent, ..., calendar) or None; ``folder_id`` the backend's id, opaque to the core.
+    ``color`` is the colour a client shows the folder in (calendars and address books), as
+    ``#RRGGBB`` or ``#RRGGBBAA``; any other value becomes None (see :func:`folder_color`).
+    Like ``folder_id`` it is not part of a folder's identity: two folders that differ only
+    in colour (or id) are equal.
     """
 
     path: tuple[str, ...] = attrs.field(converter=_tuple)
@@ -124,6 +149,7 @@ class Folder:
     role: str | None = attrs.field(default=None, validator=_one_of(tuple(sorted(FOLDER_ROLES))))
     folder_id: str | None = attrs.field(default=None, eq=False)
     display_name: str = attrs.field(default="")
+    color: str | None = attrs.field(default=None, converter=folder_color, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.path:

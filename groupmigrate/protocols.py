@@ -39,6 +39,7 @@ __all__ = [
     "SupportsQuota",
     "SupportsSyncState",
     "SyncResult",
+    "Unreadable",
 ]
 
 
@@ -62,6 +63,27 @@ class CreateResult:
     transient: bool = False
     warnings: tuple[str, ...] = ()
     maybe_applied: bool = False
+
+
+def _unreadable_label(unreadable: Unreadable) -> str:
+    return f"(unreadable item) [{unreadable.source_id[-12:]}]"
+
+
+@attrs.frozen
+class Unreadable:
+    """An item a source lists but cannot read, given by :meth:`SourceMailbox.fetch` in its place.
+
+    The migrator records it as failed with ``reason`` (an earlier run's failures are tried
+    again by the next run) and sends nothing for it. ``reason`` says what is wrong in words a
+    person can act on (which property of which resource), never the item's content.
+    ``label`` is how a person finds the item (a file name, a UID, a subject) when the source
+    can tell; by default the end of ``source_id``, the way items without a name are shown.
+    """
+
+    source_id: str
+    reason: str
+    item_type: ItemType = "mail"
+    label: str = attrs.field(default=attrs.Factory(_unreadable_label, takes_self=True))
 
 
 @attrs.frozen
@@ -88,11 +110,13 @@ class SourceMailbox(Protocol):
     def list_items(self, folder: Folder, since: dt.datetime | None = None) -> Iterator[ItemRef]:
         """The items of ``folder`` (received or changed at or after ``since`` when given)."""
 
-    def fetch(self, folder: Folder, refs: Sequence[ItemRef]) -> Iterator[Item]:
+    def fetch(self, folder: Folder, refs: Sequence[ItemRef]) -> Iterator[Item | Unreadable]:
         """The full items for ``refs``, in the same order; one server round trip per call if possible.
 
-        The caller bounds ``refs`` by count and bytes; an item that can no longer be read is
-        left out (the caller notices from the ``source_id`` of what comes back).
+        The caller bounds ``refs`` by count and bytes. An item that is gone (deleted or moved
+        since it was listed) is left out: the caller notices from the ``source_id`` of what
+        comes back. An item that can be listed but not read (data the source cannot turn into
+        an item) is given as :class:`Unreadable` with the reason, instead of being left out.
         """
 
     def close(self) -> None: ...

@@ -22,7 +22,7 @@ PUBLIC = sorted(
     Migrator Note OAuth2ClientCredentials Phone PostalAddress Progress Report RunFinished RunStarted
     Secret SourceIsReadOnly SqliteStateStore StateError StateStore Task Throttled TokenProvider TqdmSink
     TransientError read_accounts_csv Credentials OutcomeUnknown StateLocked FlagStatus Importance MessageKind
-    NoteColor Response Sensitivity ShowAs TaskStatus
+    NoteColor Response Sensitivity ShowAs TaskStatus Unreadable
     """.split()
 )
 

@@ -38,7 +38,7 @@ from groupmigrate.errors import ConfigError, GroupmigrateError
 from groupmigrate.items import ALL_ITEM_TYPES, Folder, Item, ItemRef, ItemType
 from groupmigrate.protocols import (
     CreateResult, Destination, DestinationMailbox, Source, SourceMailbox, SupportsAddressResolution,
-    SupportsFolderRename, SupportsProvenance, SupportsQuota, SupportsSyncState, SyncResult,
+    SupportsFolderRename, SupportsProvenance, SupportsQuota, SupportsSyncState, SyncResult, Unreadable,
 )  # fmt: skip
 
 __all__ = ["CombinedDestination", "CombinedSource", "RouteCapabilities", "capabilities_for", "for_kind", "route_capabilities"]
@@ -227,8 +227,8 @@ class _Unassigned:
 class CombinedSourceMailbox(_CombinedMailbox):
     """One account read from several servers."""
 
-    def fetch(self, folder: Folder, refs: Sequence[ItemRef]) -> Iterator[Item]:
-        items: Iterator[Item] = self.part(folder).fetch(folder, refs)
+    def fetch(self, folder: Folder, refs: Sequence[ItemRef]) -> Iterator[Item | Unreadable]:
+        items: Iterator[Item | Unreadable] = self.part(folder).fetch(folder, refs)
         return items
 
     def sync_items(self, folder: Folder, state: str | None) -> SyncResult:

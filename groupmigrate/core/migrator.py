@@ -39,7 +39,7 @@ from groupmigrate.core.planner import (
 from groupmigrate.core.verifier import verify_account
 from groupmigrate.errors import GroupmigrateError
 from groupmigrate.items import ALL_ITEM_TYPES, Item, ItemRef, ItemType
-from groupmigrate.protocols import Destination, Source
+from groupmigrate.protocols import Destination, Source, Unreadable
 from groupmigrate.core.report import Report
 from groupmigrate.core.state import LogEntry, open_state
 
@@ -328,7 +328,7 @@ class Migrator:
         collapse = Collapse()
         caps = self.route[job.source_folder.kind]
         todo = list(batches(plan.todo, caps.max_batch_items, caps.max_batch_bytes))
-        ahead: tuple[Future[list[Item]], int] | None = None  # the next batch, being fetched
+        ahead: tuple[Future[list[Item | Unreadable]], int] | None = None  # the next batch, being fetched
         try:
             for index, batch in enumerate(todo):
                 if ex.cancel.is_set():
@@ -352,13 +352,15 @@ class Migrator:
                 ex.bytes_in_flight.release(ahead[1])
         self._finish_folder(work, job)
 
-    def _fetch(self, work: AccountWork, job: FolderJob, batch: list[ItemRef]) -> list[Item]:
+    def _fetch(self, work: AccountWork, job: FolderJob, batch: list[ItemRef]) -> list[Item | Unreadable]:
         source, ex = work.source, work.executor
         assert source is not None
-        fetched: list[Item] = ex.read(ex.source, str(work.pair), lambda: list(source.fetch(job.source_folder, batch)))
+        fetched: list[Item | Unreadable] = ex.read(ex.source, str(work.pair), lambda: list(source.fetch(job.source_folder, batch)))
         return fetched
 
-    def _fetch_ahead(self, work: AccountWork, job: FolderJob, batch: list[ItemRef]) -> tuple[Future[list[Item]], int] | None:
+    def _fetch_ahead(
+        self, work: AccountWork, job: FolderJob, batch: list[ItemRef]
+    ) -> tuple[Future[list[Item | Unreadable]], int] | None:
         """Start fetching ``batch`` now, when its bytes fit the budget at once (else it is
         fetched in its turn: waiting here could hold up the batch in hand)."""
         held = work.executor.bytes_in_flight.try_acquire(sum(r.size for r in batch))
@@ -368,20 +370,27 @@ class Migrator:
 
     def _migrate_batch(
         self, run_id: str, work: AccountWork, job: FolderJob, batch: list[ItemRef], plan: FolderPlan, collapse: Collapse,
-        fetched: list[Item],
+        fetched: list[Item | Unreadable],
     ) -> None:  # fmt: skip
-        """One batch, fetched: map → sanitize → identity → create (exactly once) → commit."""
+        """One batch, fetched: map → sanitize → identity → create (exactly once) → commit.
+
+        An item the source could not read (:class:`~groupmigrate.protocols.Unreadable`) is
+        recorded as failed with the source's reason, so the next run tries it again."""
         source, destination = work.source, work.destination
         assert source is not None and destination is not None and work.sanitizer is not None and work.context is not None
         folder, what = job.source_folder, str(work.pair)
         out = BatchOutcome(work.pair, str(folder), job.folder_key, folder.kind)
         ex = work.executor
-        by_id = {item.source_id: item for item in fetched}
+        by_id = {item.source_id: item for item in fetched if not isinstance(item, Unreadable)}
+        unreadable = {u.source_id: u for u in fetched if isinstance(u, Unreadable)}
         caps = self.route[folder.kind]
         work.sanitizer.prefetch(by_id.values(), caps)
         to_send: list[Prepared] = []
         for ref in batch:
             item = by_id.get(ref.id)
+            if item is None and ref.id in unreadable:
+                out.failed(ref, unreadable[ref.id].label, unreadable[ref.id].reason)
+                continue
             if item is None and ref.id in plan.retried:  # left failed by an earlier run, gone since
                 out.skipped(ref, plan.retried[ref.id], "no longer in the source (deleted or moved since an earlier run); nothing to copy")
                 continue

@@ -21,7 +21,7 @@ from groupmigrate.core.pipeline import BatchOutcome
 from groupmigrate.core.planner import destination_items
 from groupmigrate.errors import GroupmigrateError
 from groupmigrate.items import Folder, Item, ItemRef
-from groupmigrate.protocols import DestinationMailbox, SourceMailbox, SupportsProvenance
+from groupmigrate.protocols import DestinationMailbox, SourceMailbox, SupportsProvenance, Unreadable
 from groupmigrate.core.state import StateStore
 
 __all__ = ["verify_account"]
@@ -29,18 +29,28 @@ __all__ = ["verify_account"]
 _BATCH = 50
 
 
-def _labels(executor: Executor, what: str, src: SourceMailbox, folder: Folder, refs: list[ItemRef]) -> dict[str, str]:
-    """Subject, sender and date (or a name) of source items, read in batches; the id when unreadable."""
+def _labels(
+    executor: Executor, what: str, src: SourceMailbox, folder: Folder, refs: list[ItemRef]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Subject, sender and date (or a name) of source items, read in batches (the id when
+    they cannot be read); and the source's reason for each item it could not read."""
     labels: dict[str, str] = {}
+    reasons: dict[str, str] = {}
     for start in range(0, len(refs), _BATCH):
         batch = refs[start : start + _BATCH]
         try:
             items = executor.read(executor.source, what, lambda b=batch: list(src.fetch(folder, b)))
         except GroupmigrateError:
             items = []
-        found = {i.source_id: item_label(i) for i in items}
+        found: dict[str | None, str] = {}
+        for item in items:
+            if isinstance(item, Unreadable):
+                found[item.source_id] = item.label
+                reasons[item.source_id] = item.reason
+            else:
+                found[item.source_id] = item_label(item)
         labels.update({ref.id: found.get(ref.id) or ref.id for ref in batch})
-    return labels
+    return labels, reasons
 
 
 def verify_account(
@@ -105,6 +115,7 @@ def _verify_folder(
     outcomes: Counter[tuple[str, str]] = Counter()  # (item type, outcome): strays count as what they are
     unlabelled = []
     missing_labels: dict[str, str] = {}
+    unreadable: dict[str, str] = {}
     for ref in refs:
         m = mapping.get(ref.id)
         found = [i for i in stamps.get(provenance_stamp(pair.source, ref.id), []) if i in on_destination]
@@ -121,14 +132,16 @@ def _verify_folder(
         else:
             unlabelled.append(ref)
     if unlabelled:  # not in the id map: fetch them for a name a person recognises
-        missing_labels.update(_labels(executor, what, src, folder, unlabelled))
+        labels, unreadable = _labels(executor, what, src, folder, unlabelled)
+        missing_labels.update(labels)
     for source_id, label in missing_labels.items():
         m = mapping.get(source_id)
-        reason = (
-            "migrated earlier, but its copy is no longer on the destination; the next run copies it again"
-            if m is not None and m.outcome in ("migrated", "present")
-            else "not on the destination; the next run copies it"
-        )
+        if m is not None and m.outcome in ("migrated", "present"):
+            reason = "migrated earlier, but its copy is no longer on the destination; the next run copies it again"
+        elif source_id in unreadable:
+            reason = f"not on the destination; the source cannot read it ({unreadable[source_id]}); the next run tries again"
+        else:
+            reason = "not on the destination; the next run copies it"
         out.log("missing", label, reason)
     types = {r.id: r.item_type for r in refs}
     for source_id in missing_labels:

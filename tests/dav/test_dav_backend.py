@@ -16,7 +16,8 @@ import pytest
 
 from groupmigrate.auth import BasicAuth, TokenProvider
 import groupmigrate as gm
-from groupmigrate.backends.dav import ical, resources, vcard
+from groupmigrate.backends.dav import ical, vcard
+from groupmigrate.backends.dav import source as source_module
 from groupmigrate.backends.dav.destination import DavDestination, DavDestinationMailbox
 from groupmigrate.backends.dav.plugin import BACKEND
 from groupmigrate.backends.dav.source import DavSource, DavSourceMailbox
@@ -364,33 +365,80 @@ def test_source_sees_no_write_during_list_fetch_and_sync(radicale: RadicaleServe
     assert radicale.write_operations(user, since=mark) == []
 
 
-def test_unreadable_resource_is_named_not_lost(radicale: RadicaleServer, dav_user: DavUser, tmp_path: Any,
-                                               monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
-    """A resource the converter cannot read is left out of the fetch, logged with the reason,
-    and the migration reports it as failed under its href: nothing vanishes silently.
+_NO_START = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Elsewhere//EN\r\nBEGIN:VEVENT\r\nUID:odd\r\n"
+             b"DTSTAMP:20260101T000000Z\r\nSUMMARY:Private details\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 
-    Radicale refuses to store what its own parser cannot read, so the damage is done on the
-    way (the multiget answer for one resource is replaced by something that is no iCalendar).
-    """
+
+def _damage(monkeypatch: pytest.MonkeyPatch, href: str, data: bytes) -> None:
+    """Replace the data of ``href`` in every multiget answer of the source (Radicale refuses
+    to store what its own parser cannot read, so the damage is done on the way)."""
+    real = getattr(source_module, "multiget")
+
+    def damaged(*args: Any, **kwargs: Any) -> dict[str, tuple[str | None, bytes]]:
+        answer: dict[str, tuple[str | None, bytes]] = real(*args, **kwargs)
+        if href in answer:
+            answer[href] = (None, data)
+        return answer
+
+    monkeypatch.setattr(source_module, "multiget", damaged)
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [(b"BEGIN:VCALENDAR\r\nthis is no iCalendar at all\r\n", "not iCalendar data"), (_NO_START, "VEVENT 'odd': no readable DTSTART")],
+    ids=["garbage", "no-start"],
+)
+def test_unreadable_resource_is_named_not_lost(radicale: RadicaleServer, dav_user: DavUser, tmp_path: Any,
+                                               monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+                                               damage: bytes, reason: str) -> None:  # fmt: skip
+    """A resource the converter cannot read is reported as failed under its href with the
+    converter's reason (never its data), the rest is copied, and once the resource can be
+    read the next run copies it, once."""
     user = dav_user.name
     cal = radicale.make_calendar(user, "odd", display_name="Odd")
     radicale.put(user, cal + "good.ics", ics(event(1), "good"))
     radicale.put(user, cal + "odd.ics", ics(event(2), "odd"))
-    real = getattr(resources, "multiget")
-
-    def damaged(*args: Any, **kwargs: Any) -> dict[str, tuple[str | None, bytes]]:
-        answer: dict[str, tuple[str | None, bytes]] = real(*args, **kwargs)
-        if cal + "odd.ics" in answer:
-            answer[cal + "odd.ics"] = (None, b"BEGIN:VCALENDAR\r\nthis is no iCalendar at all\r\n")
-        return answer
-
-    monkeypatch.setattr(resources, "multiget", damaged)
+    _damage(monkeypatch, cal + "odd.ics", damage)
     memory = MemoryServer()
     memory.add_mailbox("carol@example.org")
     pairs = [gm.AccountPair(user, "carol@example.org", source_auth=BasicAuth(user, dav_user.password))]
+    state = str(tmp_path / "s.db")
     with caplog.at_level(logging.WARNING, logger="groupmigrate.dav"):
-        report = gm.Migrator(DavSource(radicale.url), MemoryDestination(memory), state=str(tmp_path / "s.db")).run(pairs)
+        report = gm.Migrator(DavSource(radicale.url), MemoryDestination(memory), state=state).run(pairs)
     account = report.accounts[0]
     assert account.counts["calendar"]["migrated"] == 1 and account.counts["calendar"]["failed"] == 1, account.counts
-    assert any(e.kind == "failed" and e.item == cal + "odd.ics" for e in account.log), account.log
+    (failed,) = [e for e in account.log if e.kind == "failed"]
+    assert failed.item == cal + "odd.ics" and failed.folder == "Odd", failed
+    assert failed.message.startswith("unreadable iCalendar data: ") and reason in failed.message, failed.message
+    assert "deleted or moved" not in failed.message and "Private details" not in failed.message
     assert f"{cal}odd.ics cannot be read" in caplog.text
+    assert [i.subject for i in memory.items("carol@example.org", ("Calendar",))] == ["Event 1"]  # type: ignore[union-attr]
+
+    monkeypatch.undo()  # the resource reads again
+    fixed = gm.Migrator(DavSource(radicale.url), MemoryDestination(memory), state=state).run(pairs)
+    assert fixed.accounts[0].status == "completed", fixed.accounts[0].log
+    assert fixed.totals()["migrated"] == 1 and not fixed.totals().get("failed"), fixed.totals()
+    again = gm.Migrator(DavSource(radicale.url), MemoryDestination(memory), state=state).run(pairs)
+    assert again.totals().get("migrated", 0) == 0
+    assert sorted(i.subject for i in memory.items("carol@example.org", ("Calendar",))) == ["Event 1", "Event 2"]  # type: ignore[union-attr]
+
+
+def test_fetch_gives_an_unreadable_card_in_its_place(radicale: RadicaleServer, dav_user: DavUser,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The source's fetch keeps the order of the refs: a card the converter refuses comes as
+    Unreadable with the reason, a card gone since the listing is left out."""
+    user = dav_user.name
+    book = radicale.make_addressbook(user, "book", display_name="Book")
+    for name in ("a", "b", "c"):
+        radicale.put(user, f"{book}{name}.vcf", vcard.contact_to_vcard(Contact(display_name=name.upper()), uid=name))
+    mailbox = source(radicale, dav_user)
+    (folder,) = mailbox.folders()
+    refs = list(mailbox.list_items(folder))
+    radicale.delete(user, f"{book}c.vcf")
+    _damage(monkeypatch, f"{book}b.vcf", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+    got = list(mailbox.fetch(folder, refs))
+    assert [g.source_id for g in got] == [f"{book}a.vcf", f"{book}b.vcf"]
+    assert isinstance(got[0], Contact) and got[0].display_name == "A"
+    broken = got[1]
+    assert isinstance(broken, gm.Unreadable) and broken.item_type == "contacts" and broken.label == f"{book}b.vcf"
+    assert broken.reason == "unreadable vCard data: not a vCard: no BEGIN:VCARD line", broken.reason

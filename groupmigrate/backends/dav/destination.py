@@ -3,8 +3,10 @@
 Folders: a source folder with a role (calendar, contacts, tasks, notes) goes to the
 destination's folder of that role; else to the folder of the same kind at the same (flat)
 path; else a collection is made for it (MKCALENDAR taking that one component, or an extended
-MKCOL address book), showing the folder's name; its href segment is the role's name for a
-folder with a role (so the role stays with it), a fresh UUID otherwise.
+MKCOL address book), showing the folder's name in the folder's colour (when it has one);
+its href segment is the role's name for a folder with a role (so the role stays with it), a
+fresh UUID otherwise. A collection found by role or path keeps its own name and colour, or
+its lack of one: what a user chose on the destination is never overwritten.
 
 Items: each is one ``PUT`` with ``If-None-Match: *`` (it never replaces anything), up to
 ``max_connections`` at a time, never sent again here. A stamped item's resource is named
@@ -54,6 +56,8 @@ _ROLE_KINDS: dict[str, ItemType] = {"calendar": "calendar", "contacts": "contact
 _WRITE_PRIVILEGES = frozenset({"all", "write", "bind", "write-content"})
 #: requests at most for one item (each after a certain refusal: a UID or a name taken)
 _ATTEMPTS = 3
+#: statuses of an MKCALENDAR / MKCOL refused for one of its properties (RFC 4791 5.3.1, RFC 5689)
+_PROPERTY_REFUSED = frozenset({400, 403, 409, 422, 424})
 
 
 class DavDestination(DavEndpoint):
@@ -122,27 +126,37 @@ class DavDestinationMailbox(MailboxBase):
             if found is not None:
                 return found.folder
             taken = {p.collection.segment.casefold() for p in places}
-            href = self._make(folder.kind, name, folder.role if folder.role not in taken else None)
+            href = self._make(folder.kind, name, folder.role if folder.role not in taken else None, folder.color)
             places = self.places(fresh=True)
             made = next((p for p in places if p.collection.href == href and p.folder.kind == folder.kind), None)
             if made is None:
                 raise GroupmigrateError(f"folder {folder}: created as {href}, but the server does not list it")
             return made.folder
 
-    def _make(self, kind: ItemType, name: str, role: str | None) -> str:
-        """Make a collection showing ``name``; one for a role is named after the role (so that it
-        keeps the role however many collections follow), any other by a fresh UUID."""
+    def _make(self, kind: ItemType, name: str, role: str | None, color: str | None = None) -> str:
+        """Make a collection showing ``name`` (in ``color``, when given); one for a role is named
+        after the role (so that it keeps the role however many collections follow), any other
+        by a fresh UUID."""
         homes = self.homes()
         home = homes.addressbook_home if kind == "contacts" else homes.calendar_home
         if home is None:
             raise GroupmigrateError(f"{self.address}: the server names no {'address book' if kind == 'contacts' else 'calendar'} home")
         segment = role if role is not None and _ROLE_KINDS.get(role) == kind else str(uuid.uuid4())
         href = f"{home.rstrip('/')}/{segment}/"
-        if kind == "contacts":
-            method, body = "MKCOL", mkcol_addressbook_body(name)
-        else:
-            method, body = "MKCALENDAR", mkcalendar_body(name, COMPONENT_OF[kind])
-        self.client.expect(self.client.request(method, self.client.url(href), body=body), method, 201)
+        def body(shown_in: str | None) -> bytes:
+            if kind == "contacts":
+                return mkcol_addressbook_body(name, shown_in)
+            return mkcalendar_body(name, COMPONENT_OF[kind], shown_in)
+
+        method = "MKCOL" if kind == "contacts" else "MKCALENDAR"
+        answer = self.client.request(method, self.client.url(href), body=body(color))
+        if color and answer.status_code in _PROPERTY_REFUSED:
+            # a server may refuse the whole request for a property it does not keep (nothing
+            # was made): the folder matters, its colour does not
+            log.info("%s: %s %s refused with the colour %s (%d); made without it", self.address, method, href, color,
+                     answer.status_code)  # fmt: skip
+            answer = self.client.request(method, self.client.url(href), body=body(None))
+        self.client.expect(answer, method, 201)
         log.info("%s: made %s %r at %s", self.address, "address book" if kind == "contacts" else "calendar", name, href)
         return normal_href(href)
 

@@ -23,7 +23,7 @@ import attrs
 from groupmigrate.backends.dav.client import DavClient
 from groupmigrate.backends.dav.errors import DavRefused, where
 from groupmigrate.backends.dav.webdav import (
-    APPLE, CALDAV, CARDDAV, CS, DAV, DavResponse, normal_href, parse_multistatus, propfind_body, qname,
+    APPLE, CALDAV, CARDDAV, CS, DAV, INF, DavResponse, normal_href, parse_multistatus, propfind_body, qname,
 )  # fmt: skip
 from groupmigrate.errors import AuthenticationError, ConnectionFailed, GroupmigrateError, MailboxNotFound
 
@@ -33,8 +33,8 @@ __all__ = ["COMPONENTS", "Collection", "Homes", "discover", "list_collections", 
 COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 _HOME_PROPS = ("d:current-user-principal", "c:calendar-home-set", "cr:addressbook-home-set", "d:resourcetype")
 _COLLECTION_PROPS = (
-    "d:resourcetype", "d:displayname", "c:supported-calendar-component-set", "a:calendar-color", "d:sync-token",
-    "cs:getctag",
+    "d:resourcetype", "d:displayname", "c:supported-calendar-component-set", "a:calendar-color",
+    "inf:addressbook-color", "d:sync-token", "cs:getctag",
 )  # fmt: skip
 
 
@@ -56,7 +56,9 @@ class Collection:
     """A calendar or an address book.
 
     ``components`` are the calendar components it accepts (in :data:`COMPONENTS` order; all
-    three when the server does not say), empty for an address book.
+    three when the server does not say), empty for an address book. ``color`` is the colour
+    clients show it in (Apple's ``calendar-color``; for an address book ``addressbook-color``,
+    else ``calendar-color``), as the server holds it.
     """
 
     href: str
@@ -182,6 +184,12 @@ def _components(answer: DavResponse) -> tuple[str, ...]:
     return tuple(c for c in COMPONENTS if c in named)
 
 
+def _color(answer: DavResponse, addressbook: bool) -> str | None:
+    if addressbook:
+        return answer.text(qname(INF, "addressbook-color")) or answer.text(qname(APPLE, "calendar-color"))
+    return answer.text(qname(APPLE, "calendar-color"))
+
+
 def list_collections(client: DavClient, homes: Homes) -> list[Collection]:
     """Every calendar and address book under the mailbox's homes, in href order.
 
@@ -209,7 +217,7 @@ def list_collections(client: DavClient, homes: Homes) -> list[Collection]:
                 continue  # free/busy or availability only
             found[answer.href] = Collection(
                 href=answer.href, addressbook=book, components=components, display_name=answer.text(qname(DAV, "displayname")),
-                color=answer.text(qname(APPLE, "calendar-color")), sync_token=answer.text(qname(DAV, "sync-token")),
+                color=_color(answer, book), sync_token=answer.text(qname(DAV, "sync-token")),
                 ctag=answer.text(qname(CS, "getctag")),
             )  # fmt: skip
     return [found[h] for h in sorted(found)]

@@ -9,6 +9,8 @@ resource belongs to exactly one folder: a secondary folder holds the resources w
 component, the main folder all the others (so that an unreadable resource is still listed,
 and reported, rather than lost between folders).
 
+A folder shows its collection's colour (``color``; every folder of a collection the same).
+
 ``folder_id`` is the collection's href, plus ``"#<component>"`` for calendars, so that the
 state keeps one sync state per folder. DAV collections are flat: a nested source path is
 kept as one name (``"Archive/2020"``).
@@ -119,18 +121,18 @@ def layout(collections: Sequence[Collection], holds: Callable[[Collection, str],
     for collection in collections:
         title = collection.display_name or collection.segment
         if collection.addressbook:
-            places.append(Place(Folder((name(title, collection),), "contacts", folder_id=collection.href, display_name=title),
-                                collection, None))  # fmt: skip
+            places.append(Place(Folder((name(title, collection),), "contacts", folder_id=collection.href, display_name=title,
+                                       color=collection.color), collection, None))  # fmt: skip
             continue
         main, *others = collection.components
         main_name = name(title, collection)
-        places.append(Place(Folder((main_name,), KIND_OF[main], folder_id=folder_id(collection, main), display_name=title),
-                            collection, main, tuple(others)))  # fmt: skip
+        places.append(Place(Folder((main_name,), KIND_OF[main], folder_id=folder_id(collection, main), display_name=title,
+                                   color=collection.color), collection, main, tuple(others)))  # fmt: skip
         for component in others:
             if holds(collection, component):
                 label = f"{title} ({_LABELS[component]})"
                 places.append(Place(Folder((name(label, collection),), KIND_OF[component], folder_id=folder_id(collection, component),
-                                           display_name=label), collection, component))  # fmt: skip
+                                           display_name=label, color=collection.color), collection, component))  # fmt: skip
     return _with_roles(places)
 
 

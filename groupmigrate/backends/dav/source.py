@@ -6,6 +6,11 @@ The source's HTTP session refuses every method but PROPFIND, REPORT, GET, HEAD a
 An item's id is its resource's href (stable on DAV: a resource keeps its name); the item's
 UID travels inside it. :meth:`DavSourceMailbox.sync_items` keeps a sync-collection token or
 an ETag map per folder (:mod:`groupmigrate.backends.dav.sync`).
+
+A resource the iCalendar or vCard converter refuses is given by :meth:`DavSourceMailbox.fetch`
+as :class:`~groupmigrate.protocols.Unreadable`, under its href, with the converter's reason
+(which names the resource or UID and the property, never the data): the migration reports it
+as failed with that reason, and the next run tries it again.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 
 from groupmigrate.auth import Auth
+from groupmigrate.backends.dav import ical, vcard
+from groupmigrate.backends.dav.discovery import Collection
 from groupmigrate.backends.dav.endpoint import DavEndpoint, MailboxBase
+from groupmigrate.backends.dav.listing import multiget
 from groupmigrate.backends.dav.resources import Reader
 from groupmigrate.backends.dav.sync import refs_of, sync_folder
 from groupmigrate.items import Folder, Item, ItemRef
-from groupmigrate.protocols import SyncResult
+from groupmigrate.protocols import SyncResult, Unreadable
 
 __all__ = ["DavSource", "DavSourceMailbox"]
 
@@ -49,13 +57,24 @@ class DavSourceMailbox(MailboxBase):
         found = [m for m in self.members(place).values() if since is None or m.changed is None or m.changed >= since]
         return iter(refs_of(place, found))
 
-    def fetch(self, folder: Folder, refs: Sequence[ItemRef]) -> Iterator[Item]:
-        """The items for ``refs`` in their order, from one multiget REPORT; resources gone, or
-        that cannot be read (logged with the reason), are left out."""
+    def fetch(self, folder: Folder, refs: Sequence[ItemRef]) -> Iterator[Item | Unreadable]:
+        """The items for ``refs`` in their order, from one multiget REPORT; resources gone are
+        left out, and those the converters refuse are given as :class:`Unreadable` with the reason."""
         place = self.place(folder)
         if place is None or not refs:
             return iter(())
-        return iter(self.reader.read(place.collection, [r.id for r in refs]))
+        collection = place.collection
+        data = multiget(self.client, collection, [r.id for r in refs])
+        found = [(r.id, data[r.id][1]) for r in refs if r.id in data]
+        read = {item.source_id: item for item in self.reader.convert(collection, found)}
+        out: list[Item | Unreadable] = []
+        for ref in refs:
+            item = read.get(ref.id)
+            if item is not None:
+                out.append(item)
+            elif ref.id in data:
+                out.append(Unreadable(ref.id, _refusal(collection, ref.id, data[ref.id][1]), ref.item_type, label=ref.id))
+        return iter(out)
 
     def count(self, folder: Folder) -> int:
         place = self.place(folder)
@@ -71,3 +90,17 @@ class DavSourceMailbox(MailboxBase):
         if place is None:
             return SyncResult((), state or "")
         return sync_folder(self.client, place, state, self.endpoint.sync)
+
+
+def _refusal(collection: Collection, href: str, data: bytes) -> str:
+    """Why the converter refuses the resource ``href`` (its own message: the resource or UID
+    and the property, never the data)."""
+    what = "vCard" if collection.addressbook else "iCalendar"
+    try:
+        if collection.addressbook:
+            vcard.vcard_to_contact_with_warnings(data, source_id=href)
+        else:
+            ical.ical_to_item_with_warnings(data, source_id=href)
+    except ValueError as exc:
+        return f"unreadable {what} data: {exc}"
+    return f"unreadable {what} data: the converter could not make an item of it"

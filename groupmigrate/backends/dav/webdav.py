@@ -25,6 +25,7 @@ __all__ = [
     "CARDDAV",
     "CS",
     "DAV",
+    "INF",
     "DavResponse",
     "calendar_query_body",
     "error_condition",
@@ -44,7 +45,9 @@ CALDAV = "urn:ietf:params:xml:ns:caldav"
 CARDDAV = "urn:ietf:params:xml:ns:carddav"
 APPLE = "http://apple.com/ns/ical/"
 CS = "http://calendarserver.org/ns/"
-_NSMAP = {"d": DAV, "c": CALDAV, "cr": CARDDAV, "a": APPLE, "cs": CS}
+#: the namespace of ``addressbook-color``, the colour of an address book (InfCloud; Radicale's web UI)
+INF = "http://inf-it.com/ns/ab/"
+_NSMAP = {"d": DAV, "c": CALDAV, "cr": CARDDAV, "a": APPLE, "cs": CS, "inf": INF}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=False)
 _STATUS = re.compile(r"^HTTP/\d(?:\.\d)?\s+(\d{3})")
 #: characters an href keeps unencoded (RFC 3986 pchar and "/")
@@ -98,7 +101,8 @@ def proppatch_body(values: Mapping[str, str]) -> bytes:
 
 
 def mkcalendar_body(display_name: str, component: str, color: str | None = None) -> bytes:
-    """An MKCALENDAR body: a calendar collection holding ``component`` items only."""
+    """An MKCALENDAR body: a calendar collection holding ``component`` items only, shown as
+    ``display_name`` in ``color`` (Apple's ``calendar-color``) when given."""
     root = _element("c:mkcalendar")
     prop = _element("d:prop", _element("d:set", root))
     _element("d:displayname", prop, display_name)
@@ -109,14 +113,17 @@ def mkcalendar_body(display_name: str, component: str, color: str | None = None)
     return _bytes(root)
 
 
-def mkcol_addressbook_body(display_name: str) -> bytes:
-    """An extended MKCOL body (RFC 5689) making an address book."""
+def mkcol_addressbook_body(display_name: str, color: str | None = None) -> bytes:
+    """An extended MKCOL body (RFC 5689) making an address book shown as ``display_name``, in
+    ``color`` (``addressbook-color``) when given."""
     root = _element("d:mkcol")
     prop = _element("d:prop", _element("d:set", root))
     kind = _element("d:resourcetype", prop)
     _element("d:collection", kind)
     _element("cr:addressbook", kind)
     _element("d:displayname", prop, display_name)
+    if color:
+        _element("inf:addressbook-color", prop, color)
     return _bytes(root)
 
 

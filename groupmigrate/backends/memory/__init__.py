@@ -4,7 +4,8 @@
 the same protocols as any other backend, so a migration can be rehearsed without a network.
 It records every operation like the EWS test server does, keeps the provenance stamps
 written with items, and can be told to fail chosen calls (:meth:`MemoryServer.inject`) before
-or after applying them, the way a real link fails.
+or after applying them, the way a real link fails, or to hold an item it lists but cannot
+read (:meth:`MemoryServer.break_item`), the way a damaged item is.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from groupmigrate.capabilities import Capabilities
 from groupmigrate.errors import AuthenticationError, GroupmigrateError, MailboxNotFound
 from groupmigrate.items import Folder, Item, ItemRef, ItemType, Message
 from groupmigrate.plugins import Backend, Option, Settings
-from groupmigrate.protocols import CreateResult
+from groupmigrate.protocols import CreateResult, Unreadable
 
 __all__ = ["BACKEND", "MEMORY_CAPABILITIES", "MemoryDestination", "MemoryServer", "MemorySource"]
 
@@ -67,6 +68,7 @@ class MemoryServer:
         self._lock = threading.RLock()
         self.operations: list[tuple[str, str, bool]] = []
         self._faults: list[tuple[str, GroupmigrateError, bool]] = []
+        self._broken: dict[tuple[str, str], str] = {}  # (mailbox, item id) -> why it cannot be read
         #: whether created items keep their stamps (set by the destination's capabilities)
         self.capabilities_keep_stamps = True
 
@@ -84,6 +86,17 @@ class MemoryServer:
                         return
                     del self._faults[index]
                     raise error
+
+    def break_item(self, address: str, item_id: str, reason: str) -> None:
+        """Make an item unreadable: still listed, but fetched as
+        :class:`~groupmigrate.protocols.Unreadable` with ``reason``, until :meth:`repair_item`."""
+        with self._lock:
+            self._broken[(address.lower(), item_id)] = reason
+
+    def repair_item(self, address: str, item_id: str) -> None:
+        """Make an item broken by :meth:`break_item` readable again."""
+        with self._lock:
+            self._broken.pop((address.lower(), item_id), None)
 
     def delete_item(self, address: str, item_id: str) -> None:
         """Remove an item (as a user deleting it would)."""
@@ -217,11 +230,17 @@ def _size(item: Item) -> int:
 
 
 class _SourceMailbox(_MemoryMailbox):
-    def fetch(self, folder: Folder, refs: Sequence[ItemRef]) -> Iterator[Item]:
+    def fetch(self, folder: Folder, refs: Sequence[ItemRef]) -> Iterator[Item | Unreadable]:
         self.server._log(self.address, "fetch", False)
         with self.server._lock:
             items = self.server.mailbox(self.address).items[folder.folder_id]  # type: ignore[index]
-            found = [items[r.id] for r in refs if r.id in items]
+            broken = self.server._broken
+            found: list[Item | Unreadable] = []
+            for ref in refs:
+                if ref.id not in items:
+                    continue  # gone since it was listed
+                reason = broken.get((self.address.lower(), ref.id))
+                found.append(items[ref.id] if reason is None else Unreadable(ref.id, reason, items[ref.id].item_type))
         return iter(found)
 
     def resolve_addresses(self, addresses: Iterable[str]) -> dict[str, str | None]:

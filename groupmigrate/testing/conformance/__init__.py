@@ -57,7 +57,7 @@ from __future__ import annotations
 import pytest
 
 from groupmigrate.items import ALL_ITEM_TYPES, ItemType
-from groupmigrate.testing.conformance._util import by_key, folder_at, key, need_type, route_caps
+from groupmigrate.testing.conformance._util import by_key, folder_at, key, need_type, readable, route_caps
 from groupmigrate.testing.conformance.compare import assert_same, differences, mapped
 from groupmigrate.testing.conformance.destination import DestinationConformance, create
 from groupmigrate.testing.conformance.harness import ConformanceHarness
@@ -103,7 +103,7 @@ class BackendConformance(SourceConformance, DestinationConformance):
         h.seed(h.source_address, path, seeded)
         src = h.source_endpoint.open_mailbox(h.source_address)
         folder = folder_at(src, path)
-        fetched = list(src.fetch(folder, list(src.list_items(folder))))
+        fetched = readable(src.fetch(folder, list(src.list_items(folder))), "fetch")
         prepared = [mapped(item, caps, h.destination_address) for item in fetched]
         expected = [p.item for p in prepared if p.item is not None]
         dst = h.destination_endpoint.open_mailbox(h.destination_address)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 
 from groupmigrate.capabilities import Capabilities
 from groupmigrate.items import Folder, Item, ItemType
-from groupmigrate.protocols import DestinationMailbox, SourceMailbox
+from groupmigrate.protocols import DestinationMailbox, SourceMailbox, Unreadable
 from groupmigrate.testing.conformance.harness import ConformanceHarness
 
 #: limits above this are not sampled (the suite stays fast); a harness states smaller ones
@@ -43,6 +45,15 @@ def key(item: Item) -> str:
         if value:
             return str(value)
     return repr(item)
+
+
+def readable(fetched: Iterable[Item | Unreadable], what: str) -> list[Item]:
+    """What a fetch gave, each an item: a sample the source cannot read fails the test with the source's reason."""
+    items: list[Item] = []
+    for got in fetched:
+        assert not isinstance(got, Unreadable), f"{what}: {got.label} cannot be read: {got.reason}"
+        items.append(got)
+    return items
 
 
 def by_key(items: list[Item], what: str) -> dict[str, Item]:

@@ -8,7 +8,7 @@ import pytest
 
 from groupmigrate.items import ALL_ITEM_TYPES, Contact, ItemType
 from groupmigrate.protocols import SupportsAddressResolution, SupportsSyncState
-from groupmigrate.testing.conformance._util import by_key, folder_at, key, need, need_type
+from groupmigrate.testing.conformance._util import by_key, folder_at, key, need, need_type, readable
 from groupmigrate.testing.conformance.compare import assert_same, mapped
 from groupmigrate.testing.conformance.harness import ConformanceHarness, optional
 from groupmigrate.testing.conformance.samples import sample_items, sample_message
@@ -91,7 +91,7 @@ class SourceConformance:
         folder = folder_at(mailbox, _PATHS[kind])
         refs = list(mailbox.list_items(folder))
         assert [r.item_type for r in refs] == [kind] * len(seeded), refs
-        read = by_key(list(mailbox.fetch(folder, refs)), "fetch")
+        read = by_key(readable(mailbox.fetch(folder, refs), "fetch"), "fetch")
         assert sorted(read) == sorted(key(i) for i in seeded)
         for item in seeded:
             assert_same(item, read[key(item)], caps, what=f"source read of {kind}")
@@ -149,5 +149,5 @@ class SourceConformance:
             folder = folder_at(mailbox, path)
             refs = list(mailbox.list_items(folder))
             assert [r.item_type for r in refs] == [original.item_type], f"{path}: listed as {[r.item_type for r in refs]}"
-            (read,) = mailbox.fetch(folder, refs)
+            (read,) = readable(mailbox.fetch(folder, refs), "fetch")
             assert_same(original, read, what=f"stray item in {'/'.join(path)}")
