@@ -70,10 +70,10 @@ class Capabilities:
     #: a contact photo is shown as the contact's picture (else it is kept as an attachment)
     supports_contact_photo: bool = _meet("both", True)
     supports_distribution_lists: bool = _meet("both", True)
-    #: the organizer of an appointment can be set on create
-    preserves_organizer: bool = _meet("both", True)
-    #: attendees' responses can be set on create
-    preserves_attendee_status: bool = _meet("both", True)
+    #: the organizer of an appointment can be set on create (what the destination can write)
+    preserves_organizer: bool = _meet("destination", True)
+    #: attendees' responses can be set on create (what the destination can write)
+    preserves_attendee_status: bool = _meet("destination", True)
     #: resource attendees (rooms, equipment) stay resources (else they become required attendees)
     keeps_resource_attendees: bool = _meet("destination", True)
     #: a modified occurrence of a series keeps files attached to it (EWS: UpdateItem cannot add them)

@@ -424,9 +424,12 @@ class EWSDestinationMailbox(MailboxBase):
                 for field in (("required_attendees", "optional_attendees", "resources") if name == "attendees" else (name,)):
                     setattr(target, field, getattr(shaped, field))
                     names.append(field)
-            if not exception.is_all_day and exception.start is not None and exception.end is not None:
-                target.start = ews_datetime_in(exception.start, zone)  # type: ignore[arg-type]
-                target.end = ews_datetime_in(exception.end, zone)  # type: ignore[arg-type]
+            if exception.start is not None and exception.end is not None:
+                if exception.is_all_day:  # a moved day of an all-day series: dates, as the converter shapes them
+                    target.start, target.end, target.is_all_day = shaped.start, shaped.end, True
+                else:
+                    target.start = ews_datetime_in(exception.start, zone)  # type: ignore[arg-type]
+                    target.end = ews_datetime_in(exception.end, zone)  # type: ignore[arg-type]
                 target._start_timezone = zone
                 target._end_timezone = zone
                 names += ["start", "end"]
