@@ -122,6 +122,10 @@ class DavEndpoint:
         caps = attrs.evolve(PROFILES[self.profile], max_connections=self.max_connections)
         if self.max_item_bytes is not None:
             caps = attrs.evolve(caps, max_item_size=self.max_item_bytes)
+        if self.profile == "radicale" and self.vcard_version == "4.0":
+            # Radicale stores what its vCard parser re-serializes, and that parser empties a
+            # vCard 4.0 data: URI: the photo is written as a file of the contact instead (logged)
+            caps = attrs.evolve(caps, supports_contact_photo=False)
         return caps
 
     def client(self, address: str, auth: Auth | None) -> DavClient:
