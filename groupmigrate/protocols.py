@@ -37,6 +37,7 @@ __all__ = [
     "SupportsFolderRename",
     "SupportsProvenance",
     "SupportsQuota",
+    "SupportsReadNotes",
     "SupportsSyncState",
     "SyncResult",
     "Unreadable",
@@ -128,6 +129,16 @@ class SupportsAddressResolution(Protocol):
 
     def resolve_addresses(self, addresses: Iterable[str]) -> dict[str, str | None]:
         """Map X500/EX addresses to SMTP addresses; None for those that cannot be resolved."""
+
+
+@runtime_checkable
+class SupportsReadNotes(Protocol):
+    """A source whose items may lose something on the way into the model (a file given by URL,
+    a time zone it could not name): it tells what, so the report names it for the item."""
+
+    def read_notes(self, source_ids: Sequence[str]) -> dict[str, list[str]]:
+        """For items fetched last, what reading each had to leave out or guess, by source id
+        (only ids with something to tell); each note is given once."""
 
 
 @runtime_checkable

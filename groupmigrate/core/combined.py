@@ -38,7 +38,7 @@ from groupmigrate.errors import ConfigError, GroupmigrateError
 from groupmigrate.items import ALL_ITEM_TYPES, Folder, Item, ItemRef, ItemType
 from groupmigrate.protocols import (
     CreateResult, Destination, DestinationMailbox, Source, SourceMailbox, SupportsAddressResolution,
-    SupportsFolderRename, SupportsProvenance, SupportsQuota, SupportsSyncState, SyncResult, Unreadable,
+    SupportsFolderRename, SupportsProvenance, SupportsQuota, SupportsReadNotes, SupportsSyncState, SyncResult, Unreadable,
 )  # fmt: skip
 
 __all__ = ["CombinedDestination", "CombinedSource", "RouteCapabilities", "capabilities_for", "for_kind", "route_capabilities"]
@@ -230,6 +230,13 @@ class CombinedSourceMailbox(_CombinedMailbox):
     def fetch(self, folder: Folder, refs: Sequence[ItemRef]) -> Iterator[Item | Unreadable]:
         items: Iterator[Item | Unreadable] = self.part(folder).fetch(folder, refs)
         return items
+
+    def read_notes(self, source_ids: Sequence[str]) -> dict[str, list[str]]:
+        notes: dict[str, list[str]] = {}
+        for mailbox in self._distinct:
+            if isinstance(mailbox, SupportsReadNotes):
+                notes.update(mailbox.read_notes(source_ids))
+        return notes
 
     def sync_items(self, folder: Folder, state: str | None) -> SyncResult:
         mailbox = self.part(folder)

@@ -39,7 +39,7 @@ from groupmigrate.core.planner import (
 from groupmigrate.core.verifier import verify_account
 from groupmigrate.errors import GroupmigrateError
 from groupmigrate.items import ALL_ITEM_TYPES, Item, ItemRef, ItemType
-from groupmigrate.protocols import Destination, Source, Unreadable
+from groupmigrate.protocols import Destination, Source, SupportsReadNotes, Unreadable
 from groupmigrate.core.report import Report
 from groupmigrate.core.state import LogEntry, open_state
 
@@ -383,6 +383,8 @@ class Migrator:
         ex = work.executor
         by_id = {item.source_id: item for item in fetched if not isinstance(item, Unreadable)}
         unreadable = {u.source_id: u for u in fetched if isinstance(u, Unreadable)}
+        # what the source had to leave out when it read an item is named for that item
+        read_notes = source.read_notes([i for i in by_id if i]) if isinstance(source, SupportsReadNotes) else {}
         caps = self.route[folder.kind]
         work.sanitizer.prefetch(by_id.values(), caps)
         to_send: list[Prepared] = []
@@ -401,6 +403,8 @@ class Migrator:
                 ref, item, source_address=work.pair.source, folder_kind=folder.kind, item_types=self.item_types,
                 caps=caps, context=work.context, sanitizer=work.sanitizer,
             )  # fmt: skip
+            for note in read_notes.get(ref.id, ()):
+                out.log("changed", prepared.label, f"as read from the source: {note}")
             out.changes(prepared.label, prepared.changes)
             if prepared.item is None:
                 out.skipped(ref, prepared.label, prepared.skip_reason or "not supported by the destination")

@@ -75,8 +75,18 @@ class Reader:
         return self.convert(collection, [(h, data[h][1]) for h in hrefs if h in data])
 
     def convert(self, collection: Collection, resources: Sequence[tuple[str, bytes]]) -> list[Item]:
+        return self.convert_all(collection, resources)[0]
+
+    def convert_all(
+        self, collection: Collection, resources: Sequence[tuple[str, bytes]]
+    ) -> tuple[list[Item], dict[str, list[str]], dict[str, str]]:
+        """The items read, what reading each one had to leave out (by href), and why the
+        resources that cannot be read were refused (by href)."""
         resolve = self._resolver(collection, resources) if collection.addressbook else None
         out: list[Item] = []
+        read_notes: dict[str, list[str]] = {}
+        refused: dict[str, str] = {}
+        what = "vCard" if collection.addressbook else "iCalendar"
         for href, data in resources:
             item: Item
             notes: list[str]
@@ -88,11 +98,14 @@ class Reader:
             except ValueError as exc:
                 consequence = "the migration reports it as failed" if self.side == "source" else "not counted as present"
                 log.warning("%s: %s cannot be read and is left out (%s): %s", self.address, href, consequence, exc)
+                refused[href] = f"unreadable {what} data: {exc}"
                 continue
             for note in notes:
                 log.info("%s: %s: %s", self.address, href, note)
+            if notes:
+                read_notes[href] = notes
             out.append(item)
-        return out
+        return out, read_notes, refused
 
     # -- contact groups ---------------------------------------------------------------------------
     def _resolver(self, collection: Collection, resources: Sequence[tuple[str, bytes]]) -> Resolver | None:

@@ -16,11 +16,10 @@ as failed with that reason, and the next run tries it again.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator, Sequence
 
 from groupmigrate.auth import Auth
-from groupmigrate.backends.dav import ical, vcard
-from groupmigrate.backends.dav.discovery import Collection
 from groupmigrate.backends.dav.endpoint import DavEndpoint, MailboxBase
 from groupmigrate.backends.dav.listing import multiget
 from groupmigrate.backends.dav.resources import Reader
@@ -47,6 +46,8 @@ class DavSourceMailbox(MailboxBase):
     def __init__(self, endpoint: DavEndpoint, address: str, auth: Auth | None) -> None:
         super().__init__(endpoint, address, auth)
         self.reader = Reader(self.client, address, "source")
+        self._notes: dict[str, list[str]] = {}
+        self._notes_lock = threading.Lock()
 
     def list_items(self, folder: Folder, since: dt.datetime | None = None) -> Iterator[ItemRef]:
         """The folder's resources (last changed at or after ``since``, when given and the
@@ -59,22 +60,32 @@ class DavSourceMailbox(MailboxBase):
 
     def fetch(self, folder: Folder, refs: Sequence[ItemRef]) -> Iterator[Item | Unreadable]:
         """The items for ``refs`` in their order, from one multiget REPORT; resources gone are
-        left out, and those the converters refuse are given as :class:`Unreadable` with the reason."""
+        left out, and those the converters refuse are given as :class:`Unreadable` with the reason.
+        What reading an item had to leave out is kept for :meth:`read_notes`."""
         place = self.place(folder)
         if place is None or not refs:
             return iter(())
         collection = place.collection
         data = multiget(self.client, collection, [r.id for r in refs])
         found = [(r.id, data[r.id][1]) for r in refs if r.id in data]
-        read = {item.source_id: item for item in self.reader.convert(collection, found)}
+        items, notes, refused = self.reader.convert_all(collection, found)
+        read = {item.source_id: item for item in items}
+        with self._notes_lock:
+            self._notes.update(notes)
         out: list[Item | Unreadable] = []
         for ref in refs:
             item = read.get(ref.id)
             if item is not None:
                 out.append(item)
-            elif ref.id in data:
-                out.append(Unreadable(ref.id, _refusal(collection, ref.id, data[ref.id][1]), ref.item_type, label=ref.id))
+            elif ref.id in refused:
+                out.append(Unreadable(ref.id, refused[ref.id], ref.item_type, label=ref.id))
         return iter(out)
+
+    def read_notes(self, source_ids: Sequence[str]) -> dict[str, list[str]]:
+        """What reading each of these items had to leave out or guess (a photo given by URL, a
+        member not in the address book, an unknown time zone), by source id; each is told once."""
+        with self._notes_lock:
+            return {i: self._notes.pop(i) for i in source_ids if i in self._notes}
 
     def count(self, folder: Folder) -> int:
         place = self.place(folder)
@@ -91,16 +102,3 @@ class DavSourceMailbox(MailboxBase):
             return SyncResult((), state or "")
         return sync_folder(self.client, place, state, self.endpoint.sync)
 
-
-def _refusal(collection: Collection, href: str, data: bytes) -> str:
-    """Why the converter refuses the resource ``href`` (its own message: the resource or UID
-    and the property, never the data)."""
-    what = "vCard" if collection.addressbook else "iCalendar"
-    try:
-        if collection.addressbook:
-            vcard.vcard_to_contact_with_warnings(data, source_id=href)
-        else:
-            ical.ical_to_item_with_warnings(data, source_id=href)
-    except ValueError as exc:
-        return f"unreadable {what} data: {exc}"
-    return f"unreadable {what} data: the converter could not make an item of it"
