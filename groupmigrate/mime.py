@@ -17,6 +17,10 @@ __all__ = ["MimeContent", "attachment_sizes", "decode_base64", "decode_header", 
 _HTML_DROP = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _HTML_BREAK = re.compile(r"<(?:br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>", re.IGNORECASE)
 _HTML_TAG = re.compile(r"<[^>]*>")
+#: tags inside a line of text: removed without a space ("<b>budget</b>," stays "budget,")
+_HTML_INLINE = re.compile(
+    r"</?(?:a|abbr|b|big|cite|code|em|font|i|mark|q|s|small|span|strike|strong|sub|sup|u)\b[^>]*>", re.IGNORECASE
+)
 
 
 _LINE_BREAKS = (b"\n", b"\r")
@@ -186,7 +190,7 @@ def html_to_text(value: str) -> str:
     """The text of an HTML body: head, style and script dropped, tags removed, entities
     decoded, a line break where a paragraph, break or row ended."""
     text = _HTML_BREAK.sub("\n", _HTML_DROP.sub(" ", value))
-    return html.unescape(_HTML_TAG.sub(" ", text)).strip()
+    return html.unescape(_HTML_TAG.sub(" ", _HTML_INLINE.sub("", text))).strip()
 
 
 def decode_header(value: object) -> str:
