@@ -28,6 +28,7 @@ from typing import Any, Literal, cast, get_args
 import attrs
 
 from groupmigrate.accounts import AccountPair, Side, read_accounts_csv
+from groupmigrate.core.state.url import is_postgres_url, mask_url, url_passwords
 from groupmigrate.auth import Auth, BasicAuth, OAuth2ClientCredentials
 from groupmigrate.errors import ConfigError
 from groupmigrate.items import ALL_ITEM_TYPES, ItemType
@@ -157,6 +158,10 @@ class CombinedEndpointConfig:
 Endpoint = EndpointConfig | CombinedEndpointConfig
 
 
+def _state_repr(state: Path | str) -> str:
+    return repr(mask_url(state) if isinstance(state, str) else state)
+
+
 @attrs.frozen
 class MigrationConfig:
     """The ``[migration]`` table.
@@ -168,7 +173,9 @@ class MigrationConfig:
         since: In ``full`` mode, migrate only items from this time on (time-zone aware;
             a plain date means midnight UTC).
         workers: Accounts migrated in parallel.
-        state: The state store (SQLite file).
+        state: The state store: a SQLite file (a path, relative to the configuration file), or
+            a PostgreSQL database given as a ``postgresql://`` URL (kept as written; its password
+            is best left to ``PGPASSWORD`` or ``~/.pgpass``, and is never shown in a repr).
         report: Where to write the HTML report, or None for no file.
     """
 
@@ -177,7 +184,7 @@ class MigrationConfig:
     mode: Mode = "full"
     since: dt.datetime | None = None
     workers: int = 4
-    state: Path = Path("migration.db")
+    state: Path | str = attrs.field(default=Path("migration.db"), repr=_state_repr)
     report: Path | None = None
 
 
@@ -375,9 +382,21 @@ class _Loader(Sources):
             mode=mode,
             since=since,
             workers=table.integer("workers", 4, 1, _MAX_WORKERS),
-            state=self.resolve(table.string("state") or "migration.db"),
+            state=self.state(table),
             report=table.path("report"),
         )
+
+    def state(self, table: Table) -> Path | str:
+        """A path (resolved like every path), or a PostgreSQL URL (kept as it is)."""
+        value = table.string("state") or "migration.db"
+        if not is_postgres_url(value):
+            return self.resolve(value)
+        if url_passwords(value):
+            self.warnings.append(
+                f"{table.key('state')}: the database password is written in the configuration file; "
+                "prefer PGPASSWORD or a ~/.pgpass file (or PGPASSFILE)"
+            )
+        return value
 
     def notifiers(self, table: Table) -> tuple[Notifier, ...]:
         table.only("smtp", "webhook")

@@ -11,7 +11,8 @@ import pytest
 from groupmigrate.accounts import AccountPair
 from groupmigrate.core.report import AccountReport, LogEntry, Report
 from groupmigrate.core.report_html import MAX_ITEMS_PER_REASON
-from groupmigrate.core.state import ItemMapping, SqliteStateStore
+from groupmigrate.core.state import ItemMapping, open_state
+from groupmigrate.testing.postgres import pg_url, postgres_server  # noqa: F401  (fixtures)
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
@@ -170,8 +171,9 @@ def test_repr_html_is_the_styled_overview_without_script() -> None:
     assert selectors and all(s.strip().startswith(".gmr") for rule in selectors for s in rule.split(",")), "styles scoped to the report"
 
 
-def test_sizes_and_times_come_from_the_state_file(tmp_path) -> None:
-    state = SqliteStateStore(tmp_path / "s.db")
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_sizes_and_times_come_from_the_state_file(tmp_path, kind, request) -> None:
+    state = open_state(tmp_path / "s.db" if kind == "sqlite" else request.getfixturevalue("pg_url"))
     with state.writer():
         run = state.start_run("full", None, ["mail"])
         state.start_account(run, "a", "a@contoso.com", "a@example.org")

@@ -1,4 +1,8 @@
-"""The SQLite state store: round trips, concurrent writers, crash safety, schema versioning."""
+"""The state stores: round trips and concurrent writers on both (SQLite, and PostgreSQL on a
+real server: skipped without one, except on CI); crash safety and schema versioning of SQLite.
+
+PostgreSQL's own promises (many processes, claims, its schema, passwords) are in tests/state.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +19,14 @@ import pytest
 
 from groupmigrate.errors import StateError
 from groupmigrate.core.report import Report, list_runs
-from groupmigrate.core.state import SCHEMA_VERSION, FolderState, ItemMapping, LogEntry, SqliteStateStore
+from groupmigrate.core.state import SCHEMA_VERSION, FolderState, ItemMapping, LogEntry, SqliteStateStore, open_state
+from groupmigrate.testing.postgres import pg_url, postgres_server  # noqa: F401  (fixtures)
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = SqliteStateStore(tmp_path / "state.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """Each test using it runs once per kind of store."""
+    s = open_state(tmp_path / "state.db" if request.param == "sqlite" else request.getfixturevalue("pg_url"))
     yield s
     s.close()
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from groupmigrate.core.state.claims import FINISHED_ACCOUNT_STATUSES, LocalClaims, WorkerRecord
 from groupmigrate.core.state.lock import LockFile
 from groupmigrate.core.state.records import (
     MAPPED_OUTCOMES,
@@ -65,6 +66,7 @@ class SqliteStateStore:
         self._writer_guard = threading.Lock()
         self._writer_depth = 0
         self._lock_file = None if self.lock_path is None else LockFile(self.lock_path, self.path)
+        self._claims = LocalClaims()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -428,3 +430,37 @@ class SqliteStateStore:
             if wanted is None or kind in wanted
         ]
 
+    # -- claims, the work list and heartbeats ---------------------------------------------------
+    # One process writes a state file, so claims live in this store object: they only keep the
+    # threads (or in-process workers) of that one writer from taking the same pair twice.
+    def claim_account(self, run_id: str, pair_key: str, owner: str, lease_seconds: float) -> bool:
+        """Claim the pair for ``owner`` within the run (kept in this store object; see :class:`StateStore`)."""
+        return self._claims.claim(run_id, pair_key, owner, lease_seconds)
+
+    def renew_claim(self, run_id: str, pair_key: str, owner: str, lease_seconds: float) -> bool:
+        return self._claims.renew(run_id, pair_key, owner, lease_seconds)
+
+    def release_claim(self, run_id: str, pair_key: str, owner: str) -> None:
+        self._claims.release(run_id, pair_key, owner)
+
+    def enqueue_accounts(self, run_id: str, pair_keys: Iterable[str]) -> None:
+        self._claims.enqueue(run_id, list(pair_keys))
+
+    def claim_next(self, run_id: str, owner: str, lease_seconds: float) -> str | None:
+        marks = ", ".join("?" for _ in FINISHED_ACCOUNT_STATUSES)
+
+        def finished() -> set[str]:
+            return {
+                r[0] for r in self._query(
+                    f"SELECT pair_key FROM accounts WHERE run_id = ? AND status IN ({marks})",
+                    (run_id, *FINISHED_ACCOUNT_STATUSES),
+                )
+            }  # fmt: skip
+
+        return self._claims.claim_next(run_id, owner, lease_seconds, finished)
+
+    def heartbeat(self, owner: str, info: dict[str, str]) -> None:
+        self._claims.heartbeat(owner, info)
+
+    def workers(self) -> list[WorkerRecord]:
+        return self._claims.workers()
