@@ -148,11 +148,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _open_existing_state(path: str) -> Any:
     from groupmigrate.errors import StateError
-    from groupmigrate.core.state import SqliteStateStore
+    from groupmigrate.core.state import SqliteStateStore, open_state
+    from groupmigrate.core.state.url import is_postgres_url
 
+    if is_postgres_url(path):
+        return open_state(path)
     if not Path(path).exists():
         raise StateError(f"state file {path} does not exist")
     return SqliteStateStore(path)
+
+
+def _shown(state: Any) -> str:
+    """A state file's path, or a database URL with its password hidden."""
+    from groupmigrate.core.state.url import is_postgres_url, mask_url
+
+    return mask_url(str(state)) if is_postgres_url(str(state)) else str(state)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -175,15 +185,21 @@ def _runs(args: argparse.Namespace) -> int:
     store = _open_existing_state(args.state)
     try:
         summaries = list_runs(store, args.kind)
+        workers = store.workers()
     finally:
         store.close()
     if args.json:
         print(json.dumps([s.to_dict() for s in summaries], indent=2))
     elif not summaries:
-        print(f"no runs in {args.state}")
+        print(f"no runs in {_shown(args.state)}")
     else:
         for summary in summaries:
             print(summary.line())
+    if workers and not args.json:
+        print("workers (last heartbeat, host, pid, accounts held):")
+        for w in workers:
+            held = ", ".join(pair for _, pair in w.claims) or "-"
+            print(f"  {w.owner}: {w.last_seen:%Y-%m-%d %H:%M:%S} UTC, {w.host or '?'}, pid {w.pid or '?'}, {held}")
     return EXIT_OK
 
 
@@ -226,11 +242,13 @@ def _backends(args: argparse.Namespace) -> int:
 def _with_config(args: argparse.Namespace) -> int:
     from groupmigrate.frontdoors.config import load_config
     from groupmigrate.core.migrator import Migrator
-    from groupmigrate.core.state import SqliteStateStore
+    from groupmigrate.core.state import open_state
+    from groupmigrate.core.state.url import is_postgres_url
 
     config = load_config(args.config)
     pairs = config.read_accounts()
-    if args.command in ("migrate", "verify"):
+    in_database = is_postgres_url(str(config.migration.state))
+    if args.command in ("migrate", "verify") and not in_database:
         _check_writable(config.migration.state, "state file")
         if args.command == "migrate" and getattr(config.migration, "report", None):
             _check_writable(config.migration.report, "report")
@@ -241,7 +259,7 @@ def _with_config(args: argparse.Namespace) -> int:
         on_event = TqdmSink(file=sys.stderr, workers=config.migration.workers)
     # One store object for the command: migrate and verify hold its writer lock from start to
     # end (before any notification goes out), and the migrator's own use of it is re-entrant.
-    store = SqliteStateStore(str(config.migration.state))
+    store = open_state(str(config.migration.state))
     migrator = Migrator(
         source=config.source.build_source(),
         destination=config.destination.build_destination(),
@@ -322,7 +340,7 @@ def _migrate(migrator: Any, pairs: Any, mode: str, config: Any, as_json: bool) -
     notify_all(notifiers, "finished", report, report_location=location)
     print(report.to_json() if as_json else report.summary())
     if unwritten:
-        print(f"groupmigrate: error: {unwritten}; 'groupmigrate report {config.migration.state} --html FILE' "
+        print(f"groupmigrate: error: {unwritten}; 'groupmigrate report {_shown(config.migration.state)} --html FILE' "
               "writes it again from the state file", file=sys.stderr)  # fmt: skip
         return EXIT_OUTPUT
     if report.status == "cancelled":
