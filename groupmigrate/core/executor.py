@@ -12,20 +12,25 @@ Backends make one attempt per call and classify its outcome (see
   other); what is found is taken as created, what is not is sent again. A destination
   without stamps cannot be asked: such items are recorded as ambiguous and named in the
   log, never guessed;
-- concurrency per server adapts: it halves when the server throttles and grows back.
+- concurrency per server adapts: it halves when the server throttles and grows back;
+- with a :class:`~groupmigrate.core.limits.SharedLimit`, each call also holds a slot of its
+  server's shared scope (inside the local limit), and throttling is reported to it, so that
+  a server's limit and its pauses hold across every worker.
 
 Every wait honours :meth:`Migrator.cancel` and is bounded by ``max_throttle_wait``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import attrs
 
+from groupmigrate.core.limits import SharedLimit, SlotCancelled
 from groupmigrate.errors import AccessError, GroupmigrateError, OutcomeUnknown, Throttled, TransientError
 from groupmigrate.items import Folder, Item
 from groupmigrate.protocols import CreateResult, DestinationMailbox, SupportsProvenance
@@ -145,6 +150,9 @@ class Executor:
         batch_bytes: the largest batch; twice this many bytes may be in flight at once.
         max_throttle_wait: seconds one call may spend waiting on a throttling server.
         cancel: set to stop at the next wait.
+        shared: limits shared with other workers (None: this executor's own limits only).
+        servers: with ``shared``, the identities of the source and the destination server
+            (:func:`~groupmigrate.core.limits.server_identity`).
     """
 
     def __init__(
@@ -155,7 +163,13 @@ class Executor:
         batch_bytes: int,
         max_throttle_wait: float,
         cancel: threading.Event,
+        shared: SharedLimit | None = None,
+        servers: tuple[str, str] | None = None,
     ) -> None:
+        if shared is not None and servers is None:
+            raise ValueError("servers: required with shared limits")
+        self.shared = shared
+        self._servers = servers or ("", "")
         self.source = AdaptiveLimit(source_connections)
         self.destination = AdaptiveLimit(destination_connections)
         self.bytes_in_flight = ByteBudget(2 * batch_bytes)
@@ -173,8 +187,43 @@ class Executor:
         if self.cancel.wait(seconds) if seconds > 0 else self.cancel.is_set():
             raise Cancelled("cancelled")
 
-    def _throttle_delay(self, exc: Throttled, throttles: int, waited: float, what: str) -> float:
+    def _shared_key(self, limit: AdaptiveLimit, what: str) -> str | None:
+        """The shared scope of a call through ``limit`` for the account ``what`` (None: not shared)."""
+        if self.shared is None or (limit is not self.source and limit is not self.destination):
+            return None
+        # every caller names the account by AccountPair.key, "<source> -> <destination>"
+        source_address, arrow, destination_address = what.partition(" -> ")
+        if limit is self.source:
+            return self.shared.key("source", self._servers[0], source_address if arrow else None)
+        return self.shared.key("destination", self._servers[1], destination_address if arrow else None)
+
+    @contextlib.contextmanager
+    def _shared_slot(self, key: str | None) -> Iterator[None]:
+        """Hold a slot of the shared scope ``key`` (nothing to hold when None)."""
+        if self.shared is None or key is None:
+            yield
+            return
+        slot = self.shared.slot(key, self.cancel)
+        try:
+            slot.__enter__()
+        except SlotCancelled:
+            raise Cancelled("cancelled") from None
+        try:
+            yield
+        finally:
+            try:
+                slot.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001 - the call's outcome stands; an unreturned slot expires
+                log.warning("shared limit %s: the slot could not be given back; it expires", key, exc_info=True)
+
+    def _shared_succeeded(self, key: str | None) -> None:
+        if self.shared is not None and key is not None:
+            self.shared.succeeded(key)
+
+    def _throttle_delay(self, exc: Throttled, throttles: int, waited: float, what: str, key: str | None = None) -> float:
         delay = exc.retry_after if exc.retry_after is not None else min(60.0, 0.5 * 2.0**throttles)
+        if self.shared is not None and key is not None:
+            self.shared.throttled(key, delay)  # every worker pauses this server, not only this one
         if waited + delay > self.max_throttle_wait:
             raise Throttled(f"{what}: the server kept refusing requests for {waited:.0f} s", delay)
         self._count("throttled")
@@ -184,16 +233,18 @@ class Executor:
         """Call ``fn(*args)``, a call without side effects, until it succeeds or the rules say stop."""
         waited = 0.0
         attempt = throttles = 0
+        key = self._shared_key(limit, what)
         while True:
             try:
-                with limit:
+                with limit, self._shared_slot(key):
                     result = fn(*args)
                 limit.succeeded()
+                self._shared_succeeded(key)
                 return result
             except Throttled as exc:
                 limit.throttled()
                 throttles += 1
-                delay = self._throttle_delay(exc, throttles, waited, what)
+                delay = self._throttle_delay(exc, throttles, waited, what, key)
             except TransientError as exc:
                 attempt += 1
                 if attempt >= MAX_ATTEMPTS:
@@ -255,16 +306,18 @@ class Executor:
         """One create call, throttling waited out; a failure of the whole call becomes one result per item."""
         throttles = 0
         waited = 0.0
+        key = self._shared_key(self.destination, what)
         while True:
             self._sleep(0)
             try:
-                with self.destination:
+                with self.destination, self._shared_slot(key):
                     answers = destination.create_items(folder, items, stamps)
                 self.destination.succeeded()
+                self._shared_succeeded(key)
             except Throttled as exc:
                 self.destination.throttled()
                 throttles += 1
-                delay = self._throttle_delay(exc, throttles, waited, what)
+                delay = self._throttle_delay(exc, throttles, waited, what, key)
                 self._sleep(delay)
                 waited += delay
                 continue

@@ -32,6 +32,7 @@ from groupmigrate.core.dedup import DuplicatePolicy, content_fingerprint
 from groupmigrate.core import planner
 from groupmigrate.core.combined import route_capabilities
 from groupmigrate.core.executor import Cancelled, Executor
+from groupmigrate.core.limits import SharedLimit, server_identity
 from groupmigrate.core.pipeline import BatchOutcome, Collapse, Prepared, batches, exact_key, prepare
 from groupmigrate.core.planner import (
     TRIAL_DAYS, AccountAnalysis, AccountWork, Analysis, CheckResult, FolderJob, FolderPlan,
@@ -67,6 +68,10 @@ class Migrator:
         address_map: X500/EX address → SMTP address, used before asking the source.
         max_throttle_wait: seconds one call may spend waiting on a throttling server before
             the account fails.
+        shared_limits: limits shared with every other worker migrating against the same
+            servers (e.g. :class:`groupmigrate.celery.redis_limits.RedisLimits`): each call to
+            a server also holds a slot of that server's shared scope, and throttling pauses
+            every worker. None: this migrator's own connection limits only.
     """
 
     _fetching: ThreadPoolExecutor  # a run's pool fetching batches ahead
@@ -83,6 +88,7 @@ class Migrator:
         duplicate_policy: DuplicatePolicy = DuplicatePolicy.COPY,
         address_map: dict[str, str] | None = None,
         max_throttle_wait: float = 600.0,
+        shared_limits: SharedLimit | None = None,
     ) -> None:
         unknown = set(item_types) - set(ALL_ITEM_TYPES)
         if unknown:
@@ -93,6 +99,9 @@ class Migrator:
             raise ValueError("since: must carry a time zone (e.g. datetime(..., tzinfo=timezone.utc))")
         self.source = source
         self.destination = destination
+        self.shared_limits = shared_limits
+        #: the servers' names in the shared limits' keys (told now: a bad endpoint fails here)
+        self._servers = None if shared_limits is None else (server_identity(source), server_identity(destination))
         self.state = open_state(state)
         self.item_types: tuple[ItemType, ...] = tuple(t for t in ALL_ITEM_TYPES if t in set(item_types))
         self.since = since
@@ -120,6 +129,8 @@ class Migrator:
             batch_bytes=self.capabilities.max_batch_bytes,
             max_throttle_wait=self.max_throttle_wait,
             cancel=self._cancel,
+            shared=self.shared_limits,
+            servers=self._servers,
         )
 
     def __repr__(self) -> str:

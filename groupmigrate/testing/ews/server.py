@@ -324,6 +324,28 @@ class EWSTestServer:
     def clear_operations(self) -> None:
         self._service.operations.clear()
 
+    def peak_concurrency(self, *, mailbox: Optional[str] = None, caller: Optional[str] = None) -> int:
+        """The most EWS requests worked on at the same time, since start or :meth:`reset_peaks`.
+
+        Over every caller and mailbox by default; with ``mailbox``, the requests acting on
+        that mailbox (impersonated, else the caller's own: what the ``max_concurrency`` knob,
+        Exchange's EWSMaxConcurrency, counts); with ``caller``, the requests of one login (a
+        user's address, or ``app:<client id>`` for an app-only OAuth client). Requests refused
+        before they are worked on (authentication, ``ErrorServerBusy`` for ``max_concurrency``,
+        malformed requests) are not counted.
+        """
+        if mailbox is not None and caller is not None:
+            raise ValueError("give mailbox or caller, not both")
+        if mailbox is not None:
+            with self.store.lock:
+                stored = self.store.mailbox(mailbox)
+            return self._service.peak(stored.address if stored is not None else mailbox)
+        return self._service.peak("" if caller is None else f"caller:{caller}")
+
+    def reset_peaks(self) -> None:
+        """Start counting :meth:`peak_concurrency` afresh (from the requests in flight now)."""
+        self._service.reset_peaks()
+
     def content_hash(self, mailbox: str) -> str:
         """A hash of all folders and items of ``mailbox``; unchanged content gives the same hash."""
         return self.store.content_hash(mailbox)

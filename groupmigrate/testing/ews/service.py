@@ -149,6 +149,10 @@ class Service:
         self._log_lock = threading.Lock()
         self._inflight: dict[str, int] = {}
         self._inflight_lock = threading.Lock()
+        # requests worked on at the same time: per acting mailbox, per caller ("caller:<name>")
+        # and in all (""); the most seen of each since start or reset_peaks()
+        self._concurrent: dict[str, int] = {}
+        self.peaks: dict[str, int] = {}
         self.stopping = threading.Event()
 
     # -- HTTP entry ----------------------------------------------------------------------
@@ -281,7 +285,7 @@ class Service:
             raise SoapFault("ErrorInvalidRequest", "The request is invalid.")
         acting, impersonating = self._acting_mailbox(principal, env)
         key = acting.address if acting is not None else principal.name
-        self._enter(key)
+        self._enter(key, principal.name)
         try:
             if self.knobs.latency > 0:
                 time.sleep(self.knobs.latency)
@@ -310,7 +314,7 @@ class Service:
                 payload = bare_response_envelope(result, self.profile.version_info)
             return Answer(200, [("Content-Type", "text/xml; charset=utf-8")], payload)
         finally:
-            self._leave(key)
+            self._leave(key, principal.name)
 
     def _busy(self) -> SoapFault:
         value = etree.Element(T("Value"), Name="BackOffMilliseconds")
@@ -319,18 +323,35 @@ class Service:
             "ErrorServerBusy", "The server cannot service this request right now. Try again later.", [value]
         )
 
-    def _enter(self, key: str) -> None:
+    def _enter(self, key: str, caller: str) -> None:
+        limit = self.knobs.max_concurrency
         with self._inflight_lock:
             count = self._inflight.get(key, 0) + 1
-            self._inflight[key] = count
-        limit = self.knobs.max_concurrency
-        if limit is not None and count > limit:
-            self._leave(key)
+            if limit is not None and count > limit:
+                busy = True
+            else:
+                busy = False
+                self._inflight[key] = count
+                for scope in (key, f"caller:{caller}", ""):
+                    now = self._concurrent[scope] = self._concurrent.get(scope, 0) + 1
+                    if now > self.peaks.get(scope, 0):
+                        self.peaks[scope] = now
+        if busy:
             raise self._busy()
 
-    def _leave(self, key: str) -> None:
+    def _leave(self, key: str, caller: str) -> None:
         with self._inflight_lock:
             self._inflight[key] = self._inflight.get(key, 1) - 1
+            for scope in (key, f"caller:{caller}", ""):
+                self._concurrent[scope] = self._concurrent.get(scope, 1) - 1
+
+    def peak(self, scope: str) -> int:
+        with self._inflight_lock:
+            return self.peaks.get(scope, 0)
+
+    def reset_peaks(self) -> None:
+        with self._inflight_lock:
+            self.peaks = {scope: n for scope, n in self._concurrent.items() if n > 0}
 
     def _acting_mailbox(self, principal: Principal, env: Envelope) -> tuple[Optional[MailboxStore], bool]:
         imp = env.header("ExchangeImpersonation")

@@ -1,0 +1,1 @@
+"""Running migrations on many workers (Celery), with limits shared through Redis."""
