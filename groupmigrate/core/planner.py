@@ -178,7 +178,14 @@ def prepare_account(
     executor.read(executor.source, what, work.source.check)
     executor.read(executor.destination, what, work.destination.check)
     work.context = MapContext(owner=pair.destination)
-    resolver = work.source.resolve_addresses if isinstance(work.source, SupportsAddressResolution) else None
+    resolver = None
+    if isinstance(work.source, SupportsAddressResolution):
+        resolve = work.source.resolve_addresses
+
+        def resolver(addresses: Iterable[str]) -> dict[str, str | None]:
+            # a call to the source like any other: within its connection limits, retried when transient
+            return executor.read(executor.source, what, resolve, list(addresses))
+
     work.sanitizer = Sanitizer(resolver=resolver, mapping=address_map)
     by_id = {f.folder_id: f for f in executor.read(executor.destination, str(pair), work.destination.folders) if f.folder_id}
     placed: dict[tuple[str, ...], Folder] = {}
