@@ -171,19 +171,42 @@ class Migrator:
             since_by_pair = {p.key: self._since_for(p, mode) for p in pairs}
             run_since = self.since if mode == "full" else min((s for s in since_by_pair.values() if s), default=None)
             run_id = self.state.start_run(mode, run_since, self.item_types)
-            self._fresh_run()
             self._emit(ev.RunStarted(run_id, mode, len(pairs)))
-            accounts = {p.key: AccountWork(p, executor=self.executor) for p in pairs}
+            statuses: list[str] = []
             try:
-                self._run_accounts(run_id, accounts, since_by_pair, mode)
+                statuses = list(self._run_in(run_id, pairs, since_by_pair, mode).values())
             finally:
-                statuses = [self._finish_account(run_id, a) for a in accounts.values()]
                 status = "cancelled" if self._cancel.is_set() else (
-                    "completed" if all(s == "completed" for s in statuses) else "completed_with_errors"
+                    "completed" if statuses and all(s == "completed" for s in statuses) or not pairs else "completed_with_errors"
                 )  # fmt: skip
                 self.state.finish_run(run_id, status)
                 self._emit(ev.RunFinished(run_id, status))
             return Report.from_state(self.state, run_id)
+
+    def run_accounts(self, run_id: str, pairs: Iterable[AccountPair], mode: str = "full") -> dict[str, str]:
+        """Migrate ``pairs`` as part of run ``run_id``, started elsewhere (by a coordinator that
+        hands accounts to many workers); the run itself is neither started nor finished here.
+
+        Returns each pair's status by its key (``completed``, ``completed_with_errors``,
+        ``failed``, ``cancelled``).
+        """
+        if mode not in ("full", "trial", "delta"):
+            raise ValueError(f"mode: {mode!r} is not one of full, trial, delta")
+        pairs = _pairs(pairs)
+        with self.state.writer():
+            since_by_pair = {p.key: self._since_for(p, mode) for p in pairs}
+            return self._run_in(run_id, pairs, since_by_pair, mode)
+
+    def _run_in(
+        self, run_id: str, pairs: list[AccountPair], since_by_pair: dict[str, dt.datetime | None], mode: str
+    ) -> dict[str, str]:
+        self._fresh_run()
+        accounts = {p.key: AccountWork(p, executor=self.executor) for p in pairs}
+        try:
+            self._run_accounts(run_id, accounts, since_by_pair, mode)
+        finally:
+            statuses = {key: self._finish_account(run_id, a) for key, a in accounts.items()}
+        return statuses
 
     def verify(self, pairs: Iterable[AccountPair]) -> Report:
         """Reconcile source, destination and the id map per folder; list what is missing or extra.

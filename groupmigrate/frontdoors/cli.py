@@ -86,6 +86,16 @@ def _parser() -> argparse.ArgumentParser:
             mode.add_argument("--trial", action="store_true", help="only the last 10 days")
             mode.add_argument("--delta", action="store_true", help="only what arrived since the previous run")
             cmd.add_argument("--no-progress", action="store_true", help="no progress bars")
+            cmd.add_argument("--queue", choices=("local", "celery"), default="local",
+                             help="local: migrate in this process (default); celery: hand each account to the "
+                                  "workers of [workers] broker (groupmigrate worker) and follow them")  # fmt: skip
+            cmd.add_argument("--no-wait", action="store_true", help="with --queue celery: print the run id and return")
+
+    worker = sub.add_parser("worker", parents=[common], help="work on migrations handed out with 'migrate --queue celery'")
+    worker.add_argument("config", help="configuration file (TOML), the same as the coordinator's")
+    worker.add_argument("--concurrency", type=int, default=1, metavar="N",
+                        help="accounts migrated at once, each in a process of its own (default 1)")  # fmt: skip
+    worker.add_argument("--name", default=None, help="the worker's name (default: groupmigrate@<host>-<pid>)")
 
     report = sub.add_parser("report", parents=[common], help="print or write the report of a run from a state file")
     report.add_argument("state", help="state file (e.g. migration.db)")
@@ -129,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _runs(args)
         if args.command == "backends":
             return _backends(args)
+        if args.command == "worker":
+            return _worker(args)
         return _with_config(args)
     except GroupmigrateError as exc:
         print(f"groupmigrate: error: {exc}", file=sys.stderr)
@@ -247,6 +259,9 @@ def _with_config(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     pairs = config.read_accounts()
+    if args.command == "migrate" and args.queue == "celery":
+        mode = "trial" if args.trial else "delta" if args.delta else config.migration.mode
+        return _migrate_on_workers(config, pairs, mode, args)
     in_database = is_postgres_url(str(config.migration.state))
     if args.command in ("migrate", "verify") and not in_database:
         _check_writable(config.migration.state, "state file")
@@ -299,6 +314,54 @@ def _with_config(args: argparse.Namespace) -> int:
     mode = "trial" if args.trial else "delta" if args.delta else config.migration.mode
     with store.writer():
         return _migrate(migrator, pairs, mode, config, as_json=args.json)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import socket
+
+    from groupmigrate.frontdoors.config import load_config
+
+    config = load_config(args.config)
+    if config.workers is None:
+        from groupmigrate.errors import ConfigError
+
+        raise ConfigError("the [workers] table (the Celery broker) is required to start a worker", key="workers")
+    from groupmigrate.celery.worker import QUEUE, context, make_app
+
+    context(args.config)  # the configuration, accounts and state store are checked before any task is taken
+    app = make_app(config.workers)
+    name = args.name or f"groupmigrate@{socket.gethostname()}-{os.getpid()}"
+    pool = ["--pool=solo"] if args.concurrency <= 1 else ["--pool=prefork", f"--concurrency={args.concurrency}"]
+    level = "INFO" if args.verbose else "WARNING"
+    app.worker_main(["worker", f"--loglevel={level}", "-Q", QUEUE, "-n", name, "--without-gossip", "--without-mingle", *pool])
+    return EXIT_OK
+
+
+def _migrate_on_workers(config: Any, pairs: Any, mode: str, args: argparse.Namespace) -> int:
+    from groupmigrate.celery.coordinator import submit, wait
+
+    run_id = submit(config, mode, pairs)
+    print(f"run {run_id}: {len(pairs)} account(s) handed to the workers", file=sys.stderr, flush=True)
+    if args.no_wait:
+        print(run_id)
+        return EXIT_OK
+
+    def tell(event: Any) -> None:
+        from groupmigrate import events as ev
+
+        if isinstance(event, ev.AccountFinished) and not args.no_progress:
+            print(f"  {event.pair}: {event.status}" + (f" ({event.error})" if event.error else ""), file=sys.stderr, flush=True)
+
+    report = wait(config, run_id, pairs=pairs, on_event=tell)
+    if getattr(config.migration, "report", None):
+        try:
+            Path(config.migration.report).write_text(report.to_html(), encoding="utf-8")
+        except OSError as exc:
+            print(f"groupmigrate: error: the report could not be written to {config.migration.report}: {exc.strerror or exc}",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_OUTPUT
+    print(report.to_json() if args.json else report.summary())
+    return EXIT_OK if report.ok else EXIT_FAILURES
 
 
 def _migrate(migrator: Any, pairs: Any, mode: str, config: Any, as_json: bool) -> int:
