@@ -90,9 +90,9 @@ NOTE_CREATED, NOTE_MODIFIED = dt.datetime(2025, 3, 4, 10, tzinfo=UTC), dt.dateti
 #: Documented losses: (hop, item type, field) → what the hop's report says of it. Every other
 #: field must arrive. ``there`` is Exchange Online → Radicale, ``back`` Radicale → Exchange.
 LOSSES: dict[tuple[str, str, str], str] = {
-    # EWS cannot set an organizer on create (every EWS profile says so); the route's
-    # preserves_organizer is the meet of both sides, so the hop into Radicale makes the
-    # Radicale user the organizer as well. The mapper says so once per account (a notice).
+    # EWS cannot set an organizer on create (every EWS profile says so): on the way back the
+    # mailbox owner becomes the organizer, which the mapper says once per account (a notice).
+    # Radicale keeps the organizer (preserves_organizer is what the destination can write).
     ("back", "calendar", "organizer"): "organizer",
     # an EWS server sets a note's created and modified times itself
     ("back", "notes", "created"): "created time",
