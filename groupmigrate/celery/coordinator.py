@@ -14,10 +14,10 @@ store: workers write their accounts' progress there, and :func:`wait` reads it, 
 account's start and end as events and giving back the run's report. ``wait`` can be left and
 called again (from another machine, too): the run does not depend on the coordinator.
 
-A task that vanished with the broker's data (or that no worker took in time) is sent again
-after ``[workers] visibility_timeout``: accounts are claimed in the state store, so a second
-task for an account that is being migrated waits, and one for an account that finished
-returns at once.
+An account whose worker died (it reads as interrupted) and whose task did not come back from
+the broker within ``[workers] visibility_timeout`` is sent again: accounts are claimed in the
+state store, so a second task for an account that is being migrated waits, and one for an
+account that finished returns at once.
 """
 
 from __future__ import annotations
@@ -111,9 +111,11 @@ def wait(
                     quiet_since[key] = time.monotonic()
             if store.get_run(run_id).status == "cancelled" or all(seen.get(k) in FINISHED for k in wanted):
                 break
-            lost = [k for k in wanted if seen.get(k) in ("waiting", "interrupted")
-                    and time.monotonic() - quiet_since[k] > resend_after]  # fmt: skip
-            if lost:  # a task that vanished (or no worker took in time): send it again; claims keep it once
+            # an account whose worker died reads as interrupted; its task comes back from the
+            # broker after the visibility timeout, and is sent again if it does not (claims keep
+            # it once). Accounts still waiting are queued, however long: they are not sent again.
+            lost = [k for k in wanted if seen.get(k) == "interrupted" and time.monotonic() - quiet_since[k] > resend_after]
+            if lost:
                 _send(config, run_id, lost, run.mode)
                 for key in lost:
                     quiet_since[key] = time.monotonic()
