@@ -224,6 +224,24 @@ class TestDavConformance(BackendConformance):
         found = dst.find_stamps(target, stamps)
         assert sorted(found) == sorted(stamps) and all(len(v) == 1 for v in found.values()), found
 
+    def test_stamps(self, harness: DavHarness) -> None:
+        """The suite's stamp test, except its last step: a DAV resource is named by its stamp,
+        so an item sent again with the same stamp is found there, never stored twice."""
+        h = harness
+        dst = h.destination_endpoint.open_mailbox(h.destination_address)
+        assert isinstance(dst, SupportsProvenance)
+        target = dst.ensure_folder(Folder(("Stamped",), kind="calendar"))
+        items = [sample_event(i) for i in range(90, 93)]
+        stamps = [stamp_for(f"stamped-{i}") for i in range(3)]
+        results = dst.create_items(target, items, stamps)
+        assert all(r.ok and r.item_id for r in results), results
+        wanted = {s: [r.item_id] for s, r in zip(stamps, results)}
+        assert dst.find_stamps(target, stamps) == wanted and dst.find_stamps(target) == wanted
+        assert dst.find_stamps(target, [stamp_for("never written")]) == {}
+        (again,) = dst.create_items(target, items[:1], stamps[:1])
+        assert again.ok and again.item_id == results[0].item_id and "not written again" in " ".join(again.warnings)
+        assert dst.count(target) == len(items) and dst.find_stamps(target) == wanted
+
     def test_rename_folder(self, harness: DavHarness) -> None:
         h = harness
         dst = h.destination_endpoint.open_mailbox(h.destination_address)

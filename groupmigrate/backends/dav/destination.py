@@ -17,8 +17,9 @@ what ties it to the invitations others hold); an item without one gets a new UUI
 
 Only a certain refusal leads to another request for the same item: the collection already
 holds that UID (``no-uid-conflict``): written under a new UID, with a warning naming the old
-one; a resource of that name exists (412): written under the name plus a suffix (a second
-copy, as asked), with a warning. Each outcome is ok, ``maybe_applied`` (a timeout or reset
+one; a resource of that name exists (412): for a stamped item that resource is this item (its
+name is the stamp), so it is not written again; an unstamped item is written under the name
+plus a suffix, with a warning. Each outcome is ok, ``maybe_applied`` (a timeout or reset
 after sending, a gateway's 502/503/504 or HTML 500), transient (nothing applied) or refused.
 """
 
@@ -280,6 +281,12 @@ class DavDestinationMailbox(MailboxBase):
                 continue
             if status == 412:
                 exists = self._exists(href)
+                if exists and stamp is not None:
+                    # the name is the item's provenance stamp: this item is there already (written
+                    # by an earlier attempt whose answer was lost, or by another worker that held
+                    # the account a moment ago); a second copy would be a duplicate
+                    warnings.append(f"already in the folder as {name} (its provenance stamp): not written again")
+                    return CreateResult(ok=True, item_id=normal_href(href), warnings=tuple(warnings)), None
                 if exists:
                     base = name[: -len(ext)]
                     new_name = f"{base.split('-', 1)[0] if STAMP_NAME.match(name) else base}-{uuid.uuid4().hex[:8]}{ext}"
