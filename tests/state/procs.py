@@ -10,14 +10,18 @@ from typing import Any
 from groupmigrate.core.state import ItemMapping, LogEntry, PostgresStateStore
 
 
-def claim_until_empty(url: str, run_id: str, owner: str, start: Any, results: Any) -> None:
-    """Take pairs from the run's work list until it is empty, migrating each (start, finish, release)."""
+def claim_until_empty(url: str, run_id: str, owner: str, start: Any, results: Any, ready: Any = None) -> None:
+    """Take pairs from the run's work list until it is empty, migrating each (start, a moment of
+    work, finish, release)."""
     store = PostgresStateStore(url)
     store.heartbeat(owner, {"role": "test"})
+    if ready is not None:
+        ready.put(owner)
     start.wait(30)
     taken = []
     while (pair_key := store.claim_next(run_id, owner, 30)) is not None:
         store.start_account(run_id, pair_key, f"{pair_key}@x.org", f"{pair_key}@y.org")
+        time.sleep(0.002)
         store.finish_account(run_id, pair_key, "completed")
         store.release_claim(run_id, pair_key, owner)
         taken.append(pair_key)

@@ -39,12 +39,14 @@ def test_eight_processes_take_every_pair_of_the_work_list_exactly_once(pg_url: s
     run = store.start_run("full", None, ["mail"])
     keys = [f"user{n:03}@contoso.com -> user{n:03}@example.org" for n in range(200)]
     store.enqueue_accounts(run, keys)
-    start, results = SPAWN.Event(), SPAWN.Queue()
+    start, results, ready = SPAWN.Event(), SPAWN.Queue(), SPAWN.Queue()
     processes = [
-        SPAWN.Process(target=claim_until_empty, args=(pg_url, run, f"worker-{n}", start, results)) for n in range(8)
+        SPAWN.Process(target=claim_until_empty, args=(pg_url, run, f"worker-{n}", start, results, ready)) for n in range(8)
     ]
     for p in processes:
         p.start()
+    for _ in processes:  # every process connected and waiting: they start together
+        ready.get(timeout=60)
     start.set()
     reports = dict(_collect(results, 8, processes))
     taken = [key for keys_of in reports.values() for key in keys_of]
