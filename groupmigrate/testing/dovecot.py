@@ -82,7 +82,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -90,6 +89,8 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from groupmigrate.testing.watchdog import start_watchdog, stop_watchdog
 
 __all__ = [
     "DovecotError",
@@ -476,48 +477,12 @@ class _User:
     quota_bytes: int | None
 
 
-# A watchdog per server, in a session of its own, for a test process that dies without stopping
-# its server (killed, os._exit): it reads its stdin, a pipe from the test process, to the end.
-# stop() writes "stopped" first and the watchdog just exits; end of file without it means the
-# test process is gone: then the watchdog stops that Dovecot (if the pid is still that Dovecot,
-# by its command line) and removes the directories the server created.
-_WATCHDOG = r"""
-import os, shutil, signal, sys, time
-if sys.stdin.buffer.read():
-    sys.exit(0)
-pid, marker, paths = int(sys.argv[1]), sys.argv[2].encode(), [p for p in sys.argv[3:] if p]
-def ours():
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = f.read()
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            zombie = f.read().rpartition(b")")[2].split()[0] == b"Z"
-        return marker in cmdline and not zombie
-    except (OSError, IndexError):
-        return False
-if ours():
-    os.kill(pid, signal.SIGTERM)
-    time.sleep(0.25)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
-for path in paths:
-    shutil.rmtree(path, ignore_errors=True)
-"""
-
-
 def _start_watchdog(
     pid: int, config: Path, workdir: Path | None, base_dir: Path | None
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-I", "-c", _WATCHDOG, str(pid), str(config),
-         str(workdir or ""), str(base_dir or "")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
+    """Stops this Dovecot (known by its configuration file) and removes its directories if the
+    test process dies first (see :mod:`groupmigrate.testing.watchdog`)."""
+    return start_watchdog(pid, str(config), [workdir, base_dir], first_signal="SIGTERM", grace=0.25)
 
 
 def _shutdown(
@@ -554,16 +519,7 @@ def _shutdown(
         shutil.rmtree(base_dir, ignore_errors=True)
     if workdir is not None:
         shutil.rmtree(workdir, ignore_errors=True)
-    if watchdog is not None:
-        if watchdog.stdin is not None:
-            with contextlib.suppress(OSError):
-                watchdog.stdin.write(b"stopped")
-                watchdog.stdin.close()
-        try:
-            watchdog.wait(timeout=_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            watchdog.kill()
-            watchdog.wait()
+    stop_watchdog(watchdog, _STOP_TIMEOUT)
 
 
 class DovecotServer:

@@ -52,7 +52,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -63,6 +62,8 @@ from types import ModuleType
 from typing import Any, cast
 
 import pytest
+
+from groupmigrate.testing.watchdog import start_watchdog, stop_watchdog
 
 __all__ = [
     "PostgresError",
@@ -142,33 +143,6 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
-# A watchdog per server, in a session of its own, for a test process that dies without stopping
-# its server: it reads its stdin, a pipe from the test process, to the end. stop() writes
-# "stopped" first and the watchdog just exits; end of file without it means the test process is
-# gone: then the watchdog stops that postgres (if the pid still runs on that data directory)
-# and removes the workdir.
-_WATCHDOG = r"""
-import os, shutil, signal, sys, time
-if sys.stdin.buffer.read():
-    sys.exit(0)
-pid, marker, workdir = int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3]
-def ours():
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return marker in f.read()
-    except OSError:
-        return False
-if ours():
-    os.kill(pid, signal.SIGQUIT)
-    deadline = time.monotonic() + 5
-    while ours() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
-shutil.rmtree(workdir, ignore_errors=True)
-"""
 
 
 def _shutdown(
@@ -189,16 +163,7 @@ def _shutdown(
             os.killpg(proc.pid, signal.SIGKILL)
     if workdir is not None:
         shutil.rmtree(workdir, ignore_errors=True)
-    if watchdog is not None:
-        if watchdog.stdin is not None:
-            with contextlib.suppress(OSError):
-                watchdog.stdin.write(b"stopped")
-                watchdog.stdin.close()
-        try:
-            watchdog.wait(timeout=_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            watchdog.kill()
-            watchdog.wait()
+    stop_watchdog(watchdog, _STOP_TIMEOUT)
 
 
 class PostgresServer:
@@ -290,11 +255,8 @@ class PostgresServer:
                     command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.workdir,
                     start_new_session=True, **self._as_server_user(),
                 )  # fmt: skip
-            watchdog = subprocess.Popen(
-                [sys.executable, "-I", "-c", _WATCHDOG, str(self._proc.pid), str(self.data_dir), str(self.workdir)],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )  # fmt: skip
+            # if the test process dies first: SIGQUIT (immediate shutdown), SIGKILL after 5 s
+            watchdog = start_watchdog(self._proc.pid, str(self.data_dir), [self.workdir], first_signal="SIGQUIT", grace=5.0)
             self._finalizer = weakref.finalize(self, _shutdown, self._proc, watchdog, self.workdir)
             error = self._wait_ready()
             if error is None:

@@ -31,13 +31,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from groupmigrate.testing.watchdog import start_watchdog, stop_watchdog
 
 __all__ = ["RedisError", "RedisNotInstalled", "RedisServer", "find_redis"]
 
@@ -104,31 +105,6 @@ def _read_reply(stream: Any) -> Any:
     raise RedisError(f"unexpected answer from Redis: {line[:40]!r}")
 
 
-# A watchdog per server, in a session of its own, for a test process that dies without stopping
-# its server: it reads its stdin, a pipe from the test process, to the end. stop() writes
-# "stopped" first and the watchdog just exits; end of file without it means the test process is
-# gone: the watchdog kills that redis-server (when the pid is still a redis-server on its
-# address: Redis shows "redis-server 127.0.0.1:PORT" as its command line) and removes the
-# server's directory.
-_WATCHDOG = r"""
-import os, shutil, signal, sys
-if sys.stdin.buffer.read():
-    sys.exit(0)
-pid, address, workdir = int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3]
-try:
-    with open(f"/proc/{pid}/cmdline", "rb") as f:
-        cmdline = f.read()
-    ours = b"redis-server" in cmdline and address in cmdline
-except OSError:
-    ours = False
-if ours:
-    try:
-        os.kill(pid, signal.SIGCONT)
-        os.kill(pid, signal.SIGKILL)
-    except OSError:
-        pass
-shutil.rmtree(workdir, ignore_errors=True)
-"""
 
 
 def _shutdown(proc: subprocess.Popen[bytes] | None, watchdog: subprocess.Popen[bytes] | None, workdir: Path | None) -> None:
@@ -144,16 +120,7 @@ def _shutdown(proc: subprocess.Popen[bytes] | None, watchdog: subprocess.Popen[b
             proc.wait()
     if workdir is not None:
         shutil.rmtree(workdir, ignore_errors=True)
-    if watchdog is not None:
-        if watchdog.stdin is not None:
-            with contextlib.suppress(OSError):
-                watchdog.stdin.write(b"stopped")
-                watchdog.stdin.close()
-        try:
-            watchdog.wait(timeout=_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            watchdog.kill()
-            watchdog.wait()
+    stop_watchdog(watchdog, _STOP_TIMEOUT)
 
 
 class RedisServer:
@@ -213,11 +180,8 @@ class RedisServer:
             if self._ready(proc, chosen):
                 self.port = chosen
                 self._proc = proc
-                self._watchdog = subprocess.Popen(
-                    [sys.executable, "-I", "-c", _WATCHDOG, str(proc.pid), f"{HOST}:{chosen}", str(self.workdir)],
-                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )  # fmt: skip
+                # if the test process dies first: this redis-server (known by its address) is killed
+                self._watchdog = start_watchdog(proc.pid, f"{HOST}:{chosen}", [self.workdir], first_signal="SIGKILL", grace=0.0)
                 self._finalizer = weakref.finalize(self, _shutdown, proc, self._watchdog, self.workdir)
                 return
             _shutdown(proc, None, None)
