@@ -63,6 +63,7 @@ from typing import Any, cast
 
 import pytest
 
+from groupmigrate.testing.servers import on_ci
 from groupmigrate.testing.watchdog import start_watchdog, stop_watchdog
 
 __all__ = [
@@ -372,8 +373,6 @@ class PostgresServer:
 _SERVER_KEY = pytest.StashKey[PostgresServer]()
 
 
-def _on_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("true", "1")
 
 
 def import_psycopg() -> ModuleType:
@@ -387,7 +386,7 @@ def import_psycopg() -> ModuleType:
         return cast(ModuleType, _psycopg())
     except PostgresNotInstalled as exc:
         message = str(exc)
-    if _on_ci():
+    if on_ci():
         pytest.fail(f"CI: {message}", pytrace=False)
     pytest.skip(message, allow_module_level=True)
 
@@ -407,7 +406,7 @@ def require_postgres() -> None:
             message = str(exc)
     if message is None:
         return
-    if _on_ci():
+    if on_ci():
         pytest.fail(f"CI: {message}", pytrace=False)
     pytest.skip(message)
 

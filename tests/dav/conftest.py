@@ -13,12 +13,13 @@ failure.
 from __future__ import annotations
 
 import itertools
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import pytest
+
+from groupmigrate.testing.servers import require_server
 
 from groupmigrate.testing.radicale import RadicaleServer, find_radicale
 
@@ -31,11 +32,7 @@ class DavUser(NamedTuple):
 
 def require_radicale() -> None:
     """Skip the test when Radicale is not installed (fail instead under CI)."""
-    if find_radicale() is None:
-        message = "Radicale is not installed (pip install -e '.[test]' installs it)"
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"CI: {message}", pytrace=False)
-        pytest.skip(message)
+    require_server(find_radicale(), "Radicale is not installed (pip install -e '.[test]' installs it)")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from groupmigrate.testing.servers import require_server
+
 import groupmigrate as gm
 from groupmigrate.auth import BasicAuth
 from groupmigrate.backends.dav import DavSource
@@ -44,11 +46,7 @@ BULK = 24
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[DovecotServer]:
-    if find_dovecot() is None:
-        message = "Dovecot is not installed (Debian: dovecot-imapd; bash scripts/test.sh installs it as root)"
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"CI: {message}", pytrace=False)
-        pytest.skip(message)
+    require_server(find_dovecot(), "Dovecot is not installed (Debian: dovecot-imapd; bash scripts/test.sh installs it as root)")
     server = DovecotServer()
     try:
         yield server

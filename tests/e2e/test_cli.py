@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from groupmigrate.testing.servers import require_server
+
 from groupmigrate.frontdoors.demo import seed_mailbox
 from groupmigrate.testing import EWSTestServer
 
@@ -278,10 +280,7 @@ def test_demo_runs_routes_through_a_real_dovecot(tmp_path, source, destination, 
     """IMAP carries mail only: from Exchange the other types are skipped with their reason."""
     from groupmigrate.testing.dovecot import find_dovecot
 
-    if find_dovecot() is None:
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail("Dovecot is not installed (Debian: dovecot-imapd); bash scripts/test.sh installs it as root")
-        pytest.skip("Dovecot is not installed (Debian: dovecot-imapd)")
+    require_server(find_dovecot(), "Dovecot is not installed (Debian: dovecot-imapd; bash scripts/test.sh installs it as root)")
     result = cli("demo", "--no-progress", "--source", source, "--destination", destination,
                  "--report", str(tmp_path / "report.html"), cwd=tmp_path, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -299,10 +298,7 @@ def test_demo_runs_routes_into_and_out_of_hosting(tmp_path, source, destination,
     from groupmigrate.testing.radicale import find_radicale
 
     missing = [name for name, found in (("Dovecot (dovecot-imapd)", find_dovecot()), ("Radicale", find_radicale())) if not found]
-    if missing:
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"not installed: {', '.join(missing)}; bash scripts/test.sh installs them")
-        pytest.skip(f"not installed: {', '.join(missing)}")
+    require_server(not missing, f"not installed: {', '.join(missing)}; bash scripts/test.sh installs them")
     result = cli("demo", "--no-progress", "--source", source, "--destination", destination,
                  "--report", str(tmp_path / "report.html"), cwd=tmp_path, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -12,12 +12,13 @@ run as root) the tests are skipped, except when the environment variable ``CI`` 
 from __future__ import annotations
 
 import itertools
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import pytest
+
+from groupmigrate.testing.servers import require_server
 
 from groupmigrate.testing.dovecot import DovecotServer, find_dovecot
 
@@ -28,14 +29,8 @@ class ImapUser(NamedTuple):
 
 
 def _require_dovecot() -> None:
-    if find_dovecot() is None:
-        message = (
-            "Dovecot is not installed (Debian: apt-get install dovecot-imapd; "
-            "bash scripts/test.sh installs it when run as root)"
-        )
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"CI: {message}", pytrace=False)
-        pytest.skip(message)
+    require_server(find_dovecot(), "Dovecot is not installed (Debian: apt-get install dovecot-imapd; "
+                                   "bash scripts/test.sh installs it when run as root)")  # fmt: skip
 
 
 @pytest.fixture(scope="session")

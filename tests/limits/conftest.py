@@ -12,7 +12,6 @@ environment variable ``CI`` is ``true`` or ``1``: there a missing server is a fa
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 from collections.abc import Callable, Iterator
@@ -21,17 +20,15 @@ from typing import Any
 
 import pytest
 
+from groupmigrate.testing.servers import require_server
+
 from groupmigrate.testing.redis import RedisServer, find_redis
 
 WORKER = Path(__file__).with_name("_worker.py")
 
 
 def _require_redis() -> None:
-    if find_redis() is None:
-        message = "Redis is not installed (Debian: apt-get install redis-server)"
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"CI: {message}", pytrace=False)
-        pytest.skip(message)
+    require_server(find_redis(), "Redis is not installed (Debian: apt-get install redis-server)")
     pytest.importorskip("redis", reason="the redis client library is not installed (pip install groupmigrate[celery])")
 
 

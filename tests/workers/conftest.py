@@ -5,11 +5,12 @@ missing server fails the test."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 
 import pytest
+
+from groupmigrate.testing.servers import require_server
 
 from groupmigrate.testing.postgres import pg_url, postgres_server  # noqa: F401  (fixtures)
 from groupmigrate.testing.redis import RedisServer, find_redis
@@ -18,11 +19,7 @@ from groupmigrate.testing.redis import RedisServer, find_redis
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A started Redis with a password, for the whole session."""
-    if find_redis() is None:
-        message = "Redis is not installed (Debian: apt-get install redis-server; bash scripts/test.sh installs it as root)"
-        if os.environ.get("CI", "").lower() in ("true", "1"):
-            pytest.fail(f"CI: {message}", pytrace=False)
-        pytest.skip(message)
+    require_server(find_redis(), "Redis is not installed (Debian: apt-get install redis-server; bash scripts/test.sh installs it as root)")
     server = RedisServer(password=f"pw-{secrets.token_hex(8)}")
     try:
         yield server
