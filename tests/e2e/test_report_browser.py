@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from groupmigrate.testing.servers import require_server
+
 import groupmigrate as gm
 from groupmigrate import events as ev
 from groupmigrate.backends.memory import MemoryDestination, MemoryServer, MemorySource
@@ -200,11 +202,7 @@ class Browser:
 # -- the tests -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        message = f"{CHROMIUM} is missing (bash scripts/test.sh installs it as root)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI: {message}")
-        pytest.skip(message)
+    require_server(os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing (bash scripts/test.sh installs it as root)")
     b = Browser()
     try:
         yield b
